@@ -1,0 +1,284 @@
+/*
+ * iaxkeyd: main.  Options, startup order, signals.
+ *
+ *   iaxkeyd [-d] [-n] [-f FILE]
+ *
+ * Startup: load and validate the configuration, open the logs, (unless
+ * -d) detach, bind the listeners, then tell the parent we are ready so
+ * that "iaxkeyd && next-step" sees a listening daemon.  SIGTERM drains,
+ * SIGHUP reloads the configuration, SIGUSR1 reopens the log files.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agi/config.h"
+#include "agi/iaxkeyd.h"
+#include "lib/xmalloc.h"
+
+#define IAXKEYD_CONF	"/etc/iaxkeyd/iaxkeyd.conf"
+
+struct iaxkeyd		*ikd;
+static struct iaxkeyd	 ikd_store;
+
+static void	usage(void) __attribute__((noreturn));
+static int	detach(void);
+static void	ready(int);
+static int	log_setup(const struct conf *, char **);
+static void	signal_cb(int, short, void *);
+static void	reload_config(void);
+static void	drained(void);
+
+/* Milliseconds on the monotonic clock. */
+uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Print usage and exit. */
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: iaxkeyd [-dn] [-f file]\n");
+	exit(2);
+}
+
+/*
+ * Fork into the background.  The parent waits until the child reports
+ * that it listens (exit 0) or dies (exit 1).  Returns the child's end of
+ * the readiness pipe.
+ */
+static int
+detach(void)
+{
+	int	p[2];
+	char	c;
+	pid_t	pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	switch ((pid = fork())) {
+	case -1:
+		fatal("fork");
+	case 0:
+		close(p[0]);
+		if (setsid() == -1)
+			fatal("setsid");
+		return (p[1]);
+	default:
+		close(p[1]);
+		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+			;
+		_exit(c == 'R' ? 0 : 1);
+	}
+}
+
+/* Tell the waiting parent we are up, and let go of the terminal. */
+static void
+ready(int fd)
+{
+	int	null;
+
+	if (fd == -1)
+		return;
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(fd, "R", 1) != 1)
+		log_warn("readiness pipe");
+	close(fd);
+}
+
+/* Open the log sinks and set the level from a configuration. */
+static int
+log_setup(const struct conf *conf, char **cause)
+{
+	enum log_level	level;
+
+	if (log_level_parse(conf_str(conf, "log:level"), &level) == -1) {
+		xasprintf(cause, "log:level: unknown level");
+		return (-1);
+	}
+	if (log_open("iaxkeyd", ikd->foreground, conf_str(conf, "log:file"),
+	    conf_bool(conf, "log:syslog"), cause) == -1)
+		return (-1);
+	log_set_level(level);
+	return (0);
+}
+
+/* Load the configuration again; keep the old one when the new one fails. */
+static void
+reload_config(void)
+{
+	struct conf	*conf;
+	char		*cause = NULL;
+	struct logline	 l;
+
+	conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
+	if (conf != NULL && server_apply(conf, &cause) == -1) {
+		conf_free(conf);
+		conf = NULL;
+	}
+	if (conf != NULL && (conf_changed(ikd->conf, conf, "log:file") ||
+	    conf_changed(ikd->conf, conf, "log:syslog") ||
+	    conf_changed(ikd->conf, conf, "log:level")) &&
+	    log_setup(conf, &cause) == -1) {
+		conf_free(conf);
+		conf = NULL;
+		log_setup(ikd->conf, NULL);
+	}
+	lf_begin(&l, conf == NULL ? LOG_L_ERROR : LOG_L_INFO, "config_reload");
+	lf_str(&l, "file", ikd->conf_path);
+	lf_str(&l, "status", conf == NULL ? "error" : "ok");
+	lf_str(&l, "reason", cause);
+	lf_emit(&l);
+	free(cause);
+	if (conf == NULL)
+		return;
+	conf_free(ikd->conf);
+	ikd->conf = conf;
+}
+
+/* Every session has ended after SIGTERM: leave the loop. */
+static void
+drained(void)
+{
+	event_base_loopexit(ikd->base, NULL);
+}
+
+/* SIGTERM, SIGINT, SIGHUP, SIGUSR1. */
+static void
+signal_cb(int sig, short events, void *arg)
+{
+	struct logline	 l;
+	char		*cause = NULL;
+	static int	 stopping;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (stopping++) {
+			event_base_loopexit(ikd->base, NULL);
+			return;
+		}
+		lf_begin(&l, LOG_L_INFO, "shutdown");
+		lf_str(&l, "phase", "drain");
+		lf_str(&l, "signal", sig == SIGTERM ? "TERM" : "INT");
+		lf_int(&l, "active", server_active());
+		lf_emit(&l);
+		server_drain(drained);
+		break;
+	case SIGHUP:
+		reload_config();
+		break;
+	case SIGUSR1:
+		if (log_reopen(&cause) == -1) {
+			log_warnx("reopen log: %s", cause);
+			free(cause);
+		}
+		break;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct event		*sigev[sizeof sigs / sizeof sigs[0]];
+	struct logline		 l;
+	char			*cause = NULL;
+	int			 ch, check = 0, readyfd = -1;
+	size_t			 i;
+
+	ikd = &ikd_store;
+	ikd->conf_path = IAXKEYD_CONF;
+	while ((ch = getopt(argc, argv, "df:n")) != -1) {
+		switch (ch) {
+		case 'd':
+			ikd->foreground = 1;
+			break;
+		case 'f':
+			ikd->conf_path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+	clock_gettime(CLOCK_REALTIME, &ikd->started);
+
+	ikd->conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
+	if (ikd->conf == NULL) {
+		fprintf(stderr, "iaxkeyd: %s\n", cause);
+		free(cause);
+		return (1);
+	}
+	if (check) {
+		printf("configuration OK\n");
+		conf_free(ikd->conf);
+		return (0);
+	}
+	if (log_setup(ikd->conf, &cause) == -1) {
+		fprintf(stderr, "iaxkeyd: %s\n", cause);
+		free(cause);
+		conf_free(ikd->conf);
+		return (1);
+	}
+	if (!ikd->foreground)
+		readyfd = detach();
+
+	if ((ikd->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	if (server_init(ikd->base, ikd->conf, &cause) == -1)
+		fatalx("%s", cause);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		sigev[i] = evsignal_new(ikd->base, sigs[i], signal_cb, NULL);
+		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
+			fatalx("cannot handle signal %d", sigs[i]);
+	}
+
+	lf_begin(&l, LOG_L_INFO, "start");
+	lf_str(&l, "version", IAXKEYD_VERSION);
+	lf_int(&l, "pid", getpid());
+	lf_str(&l, "conf", ikd->conf_path);
+	lf_str(&l, "libevent", event_get_version());
+	lf_str(&l, "method", event_base_get_method(ikd->base));
+	lf_emit(&l);
+	ready(readyfd);
+
+	event_base_dispatch(ikd->base);
+
+	server_free();
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		event_free(sigev[i]);
+	lf_begin(&l, LOG_L_INFO, "shutdown");
+	lf_str(&l, "phase", "done");
+	lf_emit(&l);
+	event_base_free(ikd->base);
+	conf_free(ikd->conf);
+	log_close();
+	return (ikd->exit_code);
+}

@@ -1,0 +1,151 @@
+/*
+ * iaxkeyd: the FastAGI daemon.  One libevent loop; every AGI session is a
+ * state machine over one bufferevent (session.c); handlers (h_*.c) never
+ * touch the socket, they queue commands and resume on replies.
+ */
+#ifndef IAXKEYD_H
+#define IAXKEYD_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lib/agiproto.h"
+#include "lib/conf.h"
+#include "lib/log.h"
+
+#define IAXKEYD_VERSION	"0.1.0"
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+struct event_base;
+struct event;
+struct bufferevent;
+struct evconnlistener;
+struct session;
+
+/* iaxkeyd.c */
+struct iaxkeyd {
+	struct event_base	*base;
+	struct conf		*conf;
+	const char		*conf_path;
+	int			 foreground;
+	struct timespec		 started;
+	int			 exit_code;
+};
+extern struct iaxkeyd	*ikd;
+/* Milliseconds on the monotonic clock. */
+uint64_t	 now_ms(void);
+
+/* server.c: listeners, accept, session table, limits, drain. */
+struct server_limits {
+	int		max_sessions;
+	int		env_timeout_ms;
+	int		command_timeout_ms;
+	int		session_timeout_ms;
+	int		drain_timeout_ms;
+};
+struct server_stats {
+	uint64_t	accepted;
+	uint64_t	ended;
+	uint64_t	paused;		/* times the listener was closed */
+	uint64_t	protocol_errors;
+	uint64_t	timeouts;
+};
+int		 server_init(struct event_base *, const struct conf *, char **);
+int		 server_apply(const struct conf *, char **);
+void		 server_drain(void (*)(void));
+void		 server_free(void);
+int		 server_active(void);
+const struct server_limits *server_limits(void);
+struct server_stats *server_stats(void);
+void		 server_session_add(struct session *);
+void		 server_session_done(struct session *);
+void		 server_session_remove(struct session *);
+TAILQ_HEAD(session_list, session);
+struct session_list *server_sessions(void);
+
+/* session.c: the AGI state machine. */
+enum session_state {
+	S_ENV,		/* reading the environment block */
+	S_CMD,		/* one command sent, waiting for its reply */
+	S_USAGE,	/* inside a 520- usage block */
+	S_WAIT,		/* nothing in flight: handler waits for async work */
+	S_CLOSING,	/* write side shut, draining until EOF */
+	S_MAX
+};
+
+#define SESSION_HUNGUP	0x01	/* HANGUP seen: dead-safe commands only */
+#define SESSION_FINISH	0x02	/* close once the queue is empty */
+#define SESSION_GONE	0x04	/* closed, waiting for the last unref */
+#define SESSION_DONE	0x08	/* no longer counted as active */
+
+typedef void	(*session_cb)(struct session *, const struct agi_reply *,
+		    void *);
+
+struct session {
+	uint64_t		 id;
+	int			 refs;
+	int			 flags;
+	enum session_state	 state;
+	struct bufferevent	*bev;
+	struct event		*timer;
+	uint64_t		 t_start;	/* ms, monotonic */
+	uint64_t		 t_state;	/* when the state was entered */
+	struct agi_env		 env;
+	char			 peer[64];	/* remote address */
+	char			 script[80];	/* route path */
+	const char		*query;		/* raw query, in env */
+	size_t			 line_max;	/* command chars allowed */
+	unsigned		 cmds;
+	const struct route	*route;
+	void			*hdata;		/* handler state */
+	void			(*hfree)(void *);
+
+	/* Commands queued behind the one in flight. */
+	TAILQ_HEAD(, session_cmd) queue;
+	struct session_cmd	*inflight;
+
+	const char		*status;	/* static string */
+	char			*reason;	/* for the ops log */
+	const char		*env_error;	/* semantic env error, static */
+	TAILQ_ENTRY(session)	 entry;
+};
+
+struct session	*session_new(int, const struct sockaddr *, socklen_t);
+void		 session_ref(struct session *);
+void		 session_unref(struct session *);
+void		 session_close(struct session *, const char *);
+const char	*session_state_name(enum session_state);
+/*
+ * Queue one command (printf-style).  cb (may be NULL) runs with the reply.
+ * Returns 0, or -1 when the line would be too long for this Asterisk or
+ * contains CR/LF (nothing is queued).
+ */
+int		 session_cmd(struct session *, session_cb, void *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+/* Queue SET VARIABLE name "value" (quoted); 0 or -1 as session_cmd. */
+int		 session_setvar(struct session *, const char *, const char *);
+/* Queue nothing more; close when the queue is empty.  status is static. */
+void		 session_finish(struct session *, const char *, const char *);
+/* 1 when HANGUP was seen. */
+int		 session_hungup(const struct session *);
+
+/* route.c: agi_network_script path -> handler. */
+struct route {
+	const char	*name;
+	void		(*start)(struct session *);
+};
+const struct route *route_find(const char *);
+void		 route_unknown(struct session *);
+
+/* h_ping.c */
+void		 h_ping_start(struct session *);
+
+#endif

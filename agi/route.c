@@ -1,0 +1,30 @@
+/* route: agi_network_script path -> handler. */
+#include <string.h>
+
+#include "agi/iaxkeyd.h"
+
+static const struct route routes[] = {
+	{ "ping", h_ping_start },
+};
+
+/* The handler for a script path, or NULL. */
+const struct route *
+route_find(const char *path)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		if (strcmp(routes[i].name, path) == 0)
+			return (&routes[i]);
+	}
+	return (NULL);
+}
+
+/* Answer a script nobody handles. */
+void
+route_unknown(struct session *s)
+{
+	session_setvar(s, "IAXKEY_STATUS", "ERROR");
+	session_setvar(s, "IAXKEY_REASON", "unknown script");
+	session_finish(s, "ERROR", "unknown script");
+}

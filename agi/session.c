@@ -1,0 +1,557 @@
+/*
+ * session: one FastAGI session, an explicit state machine over one
+ * bufferevent (asterisk.md §1).
+ *
+ *   S_ENV ──blank line──► handler start ──► S_CMD ◄──► S_WAIT
+ *                                             │  ▲
+ *                                     "520-"  ▼  │ "520 "
+ *                                           S_USAGE
+ *   any state ──finish, queue empty──► S_CLOSING ──EOF──► gone
+ *
+ * Exactly one command is in flight; handlers queue commands with
+ * session_cmd() and get the reply in their callback.  A bare HANGUP is
+ * accepted in every state; after it only dead-safe commands are sent, and
+ * the others are answered locally with a 511 reply.  Every session has a
+ * deadline for its environment, for each command and for its whole life.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "agi/iaxkeyd.h"
+#include "lib/addr.h"
+#include "lib/line.h"
+#include "lib/xmalloc.h"
+
+#define SESSION_READ_HIGH	(2 * AGI_REPLY_LINE_MAX)
+#define SESSION_LINGER_MS	2000	/* S_CLOSING: wait this long for EOF */
+
+struct session_cmd {
+	TAILQ_ENTRY(session_cmd) entry;
+	session_cb		 cb;
+	void			*arg;
+	int			 dead_safe;
+	size_t			 len;
+	char			 line[];	/* with '\n' */
+};
+
+static const char *const session_state_names[S_MAX] = {
+	"env", "cmd", "usage", "wait", "closing"
+};
+
+static uint64_t	session_next_id;
+static char	session_linebuf[AGI_REPLY_LINE_MAX + 1];
+
+static void	session_enter(struct session *, enum session_state);
+static void	session_arm(struct session *);
+static void	session_read_cb(struct bufferevent *, void *);
+static void	session_write_cb(struct bufferevent *, void *);
+static void	session_event_cb(struct bufferevent *, short, void *);
+static void	session_timer_cb(int, short, void *);
+static void	session_line(struct session *, char *, size_t);
+static void	session_env_line(struct session *, char *, size_t);
+static void	session_route(struct session *);
+static void	session_reply(struct session *, char *);
+static void	session_pump(struct session *);
+static void	session_linger(struct session *);
+static void	session_log_end(struct session *, const char *);
+static void	session_free_queue(struct session *);
+
+/* Name of a state for logs and the console. */
+const char *
+session_state_name(enum session_state state)
+{
+	if (state >= S_MAX)
+		return ("unknown");
+	return (session_state_names[state]);
+}
+
+/* Start a session on an accepted socket. */
+struct session *
+session_new(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct session	*s;
+
+	s = xcalloc(1, sizeof *s);
+	s->id = ++session_next_id;
+	s->refs = 1;
+	s->t_start = now_ms();
+	s->line_max = AGI_LINE_MAX_OLD;
+	TAILQ_INIT(&s->queue);
+	agi_env_init(&s->env);
+
+	addr_format(sa, salen, s->peer, sizeof s->peer);
+
+	s->bev = bufferevent_socket_new(ikd->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("bufferevent_socket_new failed");
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH);
+	bufferevent_enable(s->bev, EV_READ);
+	s->timer = evtimer_new(ikd->base, session_timer_cb, s);
+	if (s->timer == NULL)
+		fatalx("evtimer_new failed");
+	session_enter(s, S_ENV);
+	return (s);
+}
+
+/* Take a reference. */
+void
+session_ref(struct session *s)
+{
+	s->refs++;
+}
+
+/* Drop a reference; the last one frees the session. */
+void
+session_unref(struct session *s)
+{
+	if (--s->refs > 0)
+		return;
+	if (!(s->flags & SESSION_GONE))
+		fatalx("session %llu freed while open",
+		    (unsigned long long)s->id);
+	agi_env_clear(&s->env);
+	free(s->reason);
+	free(s);
+}
+
+/* 1 when Asterisk reported a hangup. */
+int
+session_hungup(const struct session *s)
+{
+	return ((s->flags & SESSION_HUNGUP) != 0);
+}
+
+/* Enter a state and rearm the deadline. */
+static void
+session_enter(struct session *s, enum session_state state)
+{
+	if (s->state != state && log_enabled(LOG_L_DEBUG)) {
+		struct logline l;
+
+		lf_begin(&l, LOG_L_DEBUG, "session_state");
+		lf_hex(&l, "sess", s->id);
+		lf_str(&l, "from", session_state_name(s->state));
+		lf_str(&l, "to", session_state_name(state));
+		lf_emit(&l);
+	}
+	s->state = state;
+	s->t_state = now_ms();
+	session_arm(s);
+}
+
+/* Arm the timer for the earlier of the state's and the session's deadline. */
+static void
+session_arm(struct session *s)
+{
+	const struct server_limits	*lim = server_limits();
+	uint64_t			 now = now_ms(), end, state_end;
+	struct timeval			 tv;
+
+	end = s->t_start + lim->session_timeout_ms;
+	switch (s->state) {
+	case S_ENV:
+		state_end = s->t_start + lim->env_timeout_ms;
+		break;
+	case S_CMD:
+	case S_USAGE:
+		state_end = s->t_state + lim->command_timeout_ms;
+		break;
+	case S_CLOSING:
+		state_end = s->t_state + SESSION_LINGER_MS;
+		end = state_end;	/* linger even past the session's end */
+		break;
+	default:
+		state_end = end;
+		break;
+	}
+	if (state_end < end)
+		end = state_end;
+	end = end > now ? end - now : 0;
+	tv.tv_sec = end / 1000;
+	tv.tv_usec = (end % 1000) * 1000;
+	evtimer_add(s->timer, &tv);
+}
+
+/* A deadline passed. */
+static void
+session_timer_cb(int fd, short events, void *arg)
+{
+	struct session	*s = arg;
+	const char	*why;
+
+	if (s->state == S_CLOSING) {
+		session_close(s, NULL);
+		return;
+	}
+	server_stats()->timeouts++;
+	if (now_ms() >= s->t_start + server_limits()->session_timeout_ms)
+		why = "session timeout";
+	else if (s->state == S_ENV)
+		why = "env timeout";
+	else
+		why = "command timeout";
+	session_close(s, why);
+}
+
+/* Bytes arrived: handle every complete line. */
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	const char	*cause;
+	size_t		 len, max;
+	int		 rc;
+
+	session_ref(s);
+	while (!(s->flags & SESSION_GONE)) {
+		max = s->state == S_ENV ? AGI_ENV_LINE_MAX : AGI_REPLY_LINE_MAX;
+		rc = line_get(in, session_linebuf, max, &len, &cause);
+		if (rc == 0)
+			break;
+		if (rc == -1) {
+			if (s->state == S_CLOSING) {
+				evbuffer_drain(in, evbuffer_get_length(in));
+				break;
+			}
+			server_stats()->protocol_errors++;
+			session_close(s, cause);
+			break;
+		}
+		session_line(s, session_linebuf, len);
+	}
+	session_unref(s);
+}
+
+/* The output buffer drained: in S_CLOSING, shut our write side. */
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == S_CLOSING)
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+/* EOF, error or timeout on the socket. */
+static void
+session_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct session	*s = arg;
+	char		 buf[128];
+
+	if (s->state == S_CLOSING) {
+		session_close(s, NULL);
+		return;
+	}
+	if (events & BEV_EVENT_EOF) {
+		session_close(s, session_hungup(s) ? "hangup" :
+		    "closed by asterisk");
+		return;
+	}
+	if (events & BEV_EVENT_ERROR) {
+		snprintf(buf, sizeof buf, "socket error: %s",
+		    strerror(EVUTIL_SOCKET_ERROR()));
+		session_close(s, buf);
+		return;
+	}
+	session_close(s, "socket event");
+}
+
+/* One line from Asterisk. */
+static void
+session_line(struct session *s, char *line, size_t len)
+{
+	if (s->state == S_CLOSING)
+		return;			/* the final HANGUP, or leftovers */
+	if (s->state != S_ENV && strcmp(line, "HANGUP") == 0) {
+		if (!session_hungup(s))
+			log_debug("session %012llx: HANGUP",
+			    (unsigned long long)s->id);
+		s->flags |= SESSION_HUNGUP;
+		return;
+	}
+	switch (s->state) {
+	case S_ENV:
+		session_env_line(s, line, len);
+		break;
+	case S_CMD:
+		if (strncmp(line, "100 ", 4) == 0)
+			break;		/* GOSUB progress; the 200 follows */
+		if (strncmp(line, "520-", 4) == 0) {
+			session_enter(s, S_USAGE);
+			break;
+		}
+		session_reply(s, line);
+		break;
+	case S_USAGE:
+		if (strncmp(line, "520 ", 4) == 0)
+			session_reply(s, line);
+		break;
+	default:
+		/* Asterisk only speaks when asked. */
+		server_stats()->protocol_errors++;
+		session_close(s, "protocol: unexpected line");
+		break;
+	}
+}
+
+/* One line of the environment block. */
+static void
+session_env_line(struct session *s, char *line, size_t len)
+{
+	const char	*cause;
+	int		 rc;
+
+	if (len == 0) {
+		session_route(s);
+		return;
+	}
+	rc = agi_env_add(&s->env, line, len, &cause);
+	if (rc == -2 && s->env_error == NULL)
+		s->env_error = cause;
+	else if (rc == -1) {
+		server_stats()->protocol_errors++;
+		session_close(s, cause);
+	}
+}
+
+/* The environment is complete: pick the handler and start it. */
+static void
+session_route(struct session *s)
+{
+	const char	*cause, *script;
+
+	if (agi_env_finish(&s->env, &cause) == -1) {
+		server_stats()->protocol_errors++;
+		session_close(s, cause);
+		return;
+	}
+	s->line_max = agi_version_line_max(agi_env_get(&s->env,
+	    "agi_version"));
+	session_enter(s, S_WAIT);
+	if (s->env_error != NULL) {
+		session_setvar(s, "IAXKEY_STATUS", "ERROR");
+		session_setvar(s, "IAXKEY_REASON", "invalid AGI environment");
+		session_finish(s, "ERROR", s->env_error);
+		return;
+	}
+	script = agi_env_get(&s->env, "agi_network_script");
+	if (script == NULL)
+		script = "";
+	if (agi_script_split(script, s->script, sizeof s->script,
+	    &s->query) == -1 || (s->route = route_find(s->script)) == NULL) {
+		route_unknown(s);
+		return;
+	}
+	s->route->start(s);
+}
+
+/* The reply to the command in flight. */
+static void
+session_reply(struct session *s, char *line)
+{
+	struct session_cmd	*cmd = s->inflight;
+	struct agi_reply	 reply;
+
+	if (agi_reply_parse(line, &reply) == -1) {
+		server_stats()->protocol_errors++;
+		session_close(s, "protocol: bad reply");
+		return;
+	}
+	s->inflight = NULL;
+	s->cmds++;
+	session_enter(s, S_WAIT);
+	if (reply.code != 200)
+		log_debug("session %012llx: %.*s -> %d",
+		    (unsigned long long)s->id, (int)cmd->len - 1, cmd->line,
+		    reply.code);
+	session_ref(s);
+	if (cmd->cb != NULL)
+		cmd->cb(s, &reply, cmd->arg);
+	free(cmd);
+	session_pump(s);
+	session_unref(s);
+}
+
+/* Send the next queued command, or close when finished. */
+static void
+session_pump(struct session *s)
+{
+	struct session_cmd	*cmd;
+	struct agi_reply	 dead;
+	char			 text[] = "511 Command Not Permitted on a dead "
+				    "channel or intercept routine";
+
+	while (!(s->flags & SESSION_GONE) && s->inflight == NULL &&
+	    s->state != S_ENV && s->state != S_CLOSING) {
+		if ((cmd = TAILQ_FIRST(&s->queue)) == NULL) {
+			if (s->flags & SESSION_FINISH)
+				session_linger(s);
+			return;
+		}
+		TAILQ_REMOVE(&s->queue, cmd, entry);
+		if (session_hungup(s) && !cmd->dead_safe) {
+			/* Asterisk would refuse it: answer locally. */
+			agi_reply_parse(text, &dead);
+			session_ref(s);
+			if (cmd->cb != NULL)
+				cmd->cb(s, &dead, cmd->arg);
+			free(cmd);
+			session_unref(s);
+			continue;
+		}
+		s->inflight = cmd;
+		bufferevent_write(s->bev, cmd->line, cmd->len);
+		session_enter(s, S_CMD);
+	}
+}
+
+/* Queue one command; see iaxkeyd.h. */
+int
+session_cmd(struct session *s, session_cb cb, void *arg, const char *fmt, ...)
+{
+	struct session_cmd	*cmd;
+	char			 buf[AGI_LINE_MAX_NEW + 2];
+	va_list			 ap;
+	int			 n;
+
+	if (s->flags & (SESSION_GONE | SESSION_FINISH))
+		return (-1);
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n > s->line_max || strpbrk(buf, "\r\n") != NULL) {
+		log_warnx("session %012llx: command refused (%d bytes, "
+		    "limit %zu)", (unsigned long long)s->id, n, s->line_max);
+		return (-1);
+	}
+	cmd = xmalloc(sizeof *cmd + n + 1);
+	cmd->cb = cb;
+	cmd->arg = arg;
+	memcpy(cmd->line, buf, n);
+	cmd->line[n] = '\n';
+	cmd->len = n + 1;
+	cmd->line[n] = '\0';
+	cmd->dead_safe = agi_cmd_dead_safe(cmd->line);
+	cmd->line[n] = '\n';
+	TAILQ_INSERT_TAIL(&s->queue, cmd, entry);
+	session_pump(s);
+	return (0);
+}
+
+/* Queue SET VARIABLE with the value quoted for Asterisk's tokenizer. */
+int
+session_setvar(struct session *s, const char *name, const char *value)
+{
+	char	q[AGI_LINE_MAX_NEW + 1];
+
+	if (agi_quote(q, sizeof q, value) == -1) {
+		log_warnx("session %012llx: value of %s not sendable",
+		    (unsigned long long)s->id, name);
+		return (-1);
+	}
+	return (session_cmd(s, NULL, NULL, "SET VARIABLE %s %s", name, q));
+}
+
+/* Queue nothing more: close once the queue has drained. */
+void
+session_finish(struct session *s, const char *status, const char *reason)
+{
+	if (s->flags & (SESSION_GONE | SESSION_FINISH))
+		return;
+	s->flags |= SESSION_FINISH;
+	s->status = status;
+	if (reason != NULL) {
+		free(s->reason);
+		s->reason = xstrdup(reason);
+	}
+	session_pump(s);
+}
+
+/*
+ * All done: log the end, shut the write side once the output has gone,
+ * and wait briefly for Asterisk's final HANGUP and EOF.
+ */
+static void
+session_linger(struct session *s)
+{
+	session_log_end(s, s->reason != NULL ? s->reason : "done");
+	session_enter(s, S_CLOSING);
+	server_session_done(s);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+}
+
+/* Write the session_end event. */
+static void
+session_log_end(struct session *s, const char *reason)
+{
+	struct logline	l;
+
+	server_stats()->ended++;
+	lf_begin(&l, LOG_L_INFO, "session_end");
+	lf_hex(&l, "sess", s->id);
+	lf_str(&l, "uniqueid", agi_env_get(&s->env, "agi_uniqueid"));
+	lf_str(&l, "channel", agi_env_get(&s->env, "agi_channel"));
+	lf_str(&l, "script", s->script[0] != '\0' ? s->script : NULL);
+	lf_str(&l, "status", s->status != NULL ? s->status : "none");
+	lf_int(&l, "cmds", s->cmds);
+	lf_int(&l, "ms", now_ms() - s->t_start);
+	if (session_hungup(s))
+		lf_str(&l, "hangup", "yes");
+	lf_str(&l, "reason", reason);
+	lf_emit(&l);
+}
+
+/* Free every queued command, answering none. */
+static void
+session_free_queue(struct session *s)
+{
+	struct session_cmd	*cmd;
+
+	while ((cmd = TAILQ_FIRST(&s->queue)) != NULL) {
+		TAILQ_REMOVE(&s->queue, cmd, entry);
+		free(cmd);
+	}
+	free(s->inflight);
+	s->inflight = NULL;
+}
+
+/*
+ * End the session now: log (unless it already ended normally and is only
+ * lingering, reason NULL), close the socket, drop the table's reference.
+ */
+void
+session_close(struct session *s, const char *reason)
+{
+	if (s->flags & SESSION_GONE)
+		return;
+	if (s->state != S_CLOSING)
+		session_log_end(s, reason != NULL ? reason : "closed");
+	server_session_done(s);
+	server_session_remove(s);
+	s->flags |= SESSION_GONE;
+	evtimer_del(s->timer);
+	event_free(s->timer);
+	s->timer = NULL;
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	session_free_queue(s);
+	if (s->hfree != NULL)
+		s->hfree(s->hdata);
+	s->hdata = NULL;
+	s->hfree = NULL;
+	session_unref(s);
+}

@@ -1,0 +1,111 @@
+# iaxkeyd.sh: start iaxkeyd for a shell test (sourced after tap.sh).
+#
+#   iaxkeyd_conf [section lines...]   write $T_DIR/iaxkeyd.conf; extra ini
+#                                     text on stdin is appended
+#   iaxkeyd_start                     start it (-d), wait for event=listen,
+#                                     set AGI_PORT and IKD_PID
+#   wait_log PATTERN                  wait (inotify via tail -f, bounded)
+#                                     until the daemon log has PATTERN
+#   iaxkeyd_stop                      SIGTERM, wait, check exit 0 and
+#                                     no sanitizer report
+#   emu ARGS...                       run the Asterisk emulator against it
+#
+# Everything lives in $T_DIR (t/trash.<test>.XXXXXX), removed on success.
+
+T_TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$T_TOP" || exit 1
+T_NAME=$(basename "$0" .t)
+T_DIR=$(mktemp -d "$T_TOP/t/trash.$T_NAME.XXXXXX")
+IKD_PID=
+EMU=$T_TOP/t/helper/fake-asterisk
+IKD=$T_TOP/agi/iaxkeyd
+
+. "$T_TOP/t/lib/tap.sh"
+
+# Kill what is left and remove the directory unless a test failed.
+t_cleanup() {
+	if [ -n "$IKD_PID" ]; then
+		kill -9 "$IKD_PID" 2>/dev/null
+	fi
+	if [ "$t_fail" -eq 0 ] && [ -z "$T_KEEP" ]; then
+		rm -rf "$T_DIR"
+	else
+		echo "# kept $T_DIR" >&2
+	fi
+}
+trap t_cleanup EXIT
+
+# Write a configuration; ini text on stdin is appended (extra sections).
+iaxkeyd_conf() {
+	mkdir -p "$T_DIR/ast" "$T_DIR/keys" &&
+	cat >"$T_DIR/iaxkeyd.conf" <<CONF
+[agi]
+listen = 127.0.0.1:0
+max_sessions = ${MAX_SESSIONS:-100}
+env_timeout_ms = ${ENV_TIMEOUT_MS:-5000}
+command_timeout_ms = ${COMMAND_TIMEOUT_MS:-5000}
+session_timeout_ms = ${SESSION_TIMEOUT_MS:-20000}
+drain_timeout_ms = ${DRAIN_TIMEOUT_MS:-10000}
+
+[log]
+level = ${LOG_LEVEL:-debug}
+
+[asterisk]
+config_dir = $T_DIR/ast
+key_dir = $T_DIR/keys
+
+[state]
+db = $T_DIR/state.db
+
+[node]
+name = testnode
+CONF
+	if [ ! -t 0 ]; then
+		cat >>"$T_DIR/iaxkeyd.conf"
+	fi
+}
+
+# Wait until the daemon log holds a line matching the extended regex $1.
+wait_log() {
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "$T_DIR/daemon.log" |
+	    grep -E -m1 -q -- "$1"
+}
+
+# Count daemon log lines matching $1.
+count_log() {
+	grep -E -c -- "$1" "$T_DIR/daemon.log"
+}
+
+# Start the daemon in the foreground (background job), wait until listening.
+iaxkeyd_start() {
+	: >"$T_DIR/daemon.log"
+	"$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1 &
+	IKD_PID=$!
+	wait_log 'event=listen what=agi' || {
+		cat "$T_DIR/daemon.log"
+		return 1
+	}
+	AGI_PORT=$(sed -n 's/.*event=listen what=agi addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+	    "$T_DIR/daemon.log" | tail -n 1)
+	[ -n "$AGI_PORT" ]
+}
+
+# Stop the daemon with SIGTERM; it must exit 0 without sanitizer reports.
+iaxkeyd_stop() {
+	[ -n "$IKD_PID" ] || return 0
+	kill -TERM "$IKD_PID" &&
+	wait "$IKD_PID"
+	t_rc=$?
+	IKD_PID=
+	if grep -E -q 'AddressSanitizer|LeakSanitizer|runtime error:' \
+	    "$T_DIR/daemon.log"; then
+		cat "$T_DIR/daemon.log"
+		return 1
+	fi
+	[ "$t_rc" -eq 0 ] || { echo "exit status $t_rc"; return 1; }
+}
+
+# Run the Asterisk emulator against the daemon.
+emu() {
+	"$EMU" "$@" "127.0.0.1:$AGI_PORT"
+}
