@@ -37,7 +37,7 @@ T_CTESTS  = $(T_CSRCS:.c=.t)
 HELPERS   = $(patsubst %.c,%,$(wildcard t/helper/*.c))
 PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
 
-.SECONDARY:
+.SECONDARY: t/lib/tap.o
 .PHONY: all deps need-deps run test check bench install clean lint demo
 all: $(PROGS) $(HELPERS) $(T_CTESTS)
 
@@ -61,6 +61,12 @@ keyserver/iaxkey-server: $(KS_OBJS) lib/libiaxkey.a
 
 t/%.t: t/%.c t/lib/tap.o lib/libiaxkey.a .build-flags
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/lib/tap.o lib/libiaxkey.a $(LDLIBS)
+
+# 2xxx: the daemon's objects without main and the route table.
+T_AGI_OBJS = $(filter-out agi/iaxkeyd.o agi/route.o,$(AGI_OBJS))
+t/2%.t: t/2%.c $(T_AGI_OBJS) t/lib/tap.o lib/libiaxkey.a .build-flags
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(T_AGI_OBJS) t/lib/tap.o \
+	    lib/libiaxkey.a $(LDLIBS)
 
 t/helper/%: t/helper/%.c lib/libiaxkey.a .build-flags
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libiaxkey.a $(LDLIBS)
@@ -120,3 +126,6 @@ clean:
 	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o t/lib/*.o $(PROGS) \
 	    $(HELPERS) $(T_CTESTS) .build-flags
 	rm -rf t/trash.*
+
+# These include agi/config.c to check the spec table and the sample file.
+t/0003-conf.t t/helper/conf-sample: agi/config.c agi/config.h

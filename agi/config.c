@@ -73,7 +73,8 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  .help = "FastAGI listener. FastAGI is plaintext: bind where "
 	  "Asterisk runs." },
 	{ "agi:max_sessions", CONF_INT, 1, 100000, "4096",
-	  .help = "Sessions at once; beyond it connections wait unaccepted." },
+	  .help = "Sessions at once; at the limit the listener closes and "
+	  "AGI() fails fast." },
 	{ "agi:env_timeout_ms", CONF_INT, 100, 60000, "5000",
 	  .help = "Deadline for Asterisk's environment block, in "
 	  "milliseconds." },

@@ -24,6 +24,7 @@
 
 #include "agi/config.h"
 #include "agi/iaxkeyd.h"
+#include "lib/afile.h"
 #include "lib/xmalloc.h"
 
 #define IAXKEYD_CONF	"/etc/iaxkeyd/iaxkeyd.conf"
@@ -38,6 +39,7 @@ static int	log_setup(const struct conf *, char **);
 static void	signal_cb(int, short, void *);
 static void	reload_config(void);
 static void	drained(void);
+static void	pidfile_write(void);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t
@@ -124,26 +126,22 @@ log_setup(const struct conf *conf, char **cause)
 	return (0);
 }
 
-/* Load the configuration again; keep the old one when the new one fails. */
+/*
+ * Load the configuration again; keep the old one when the new one fails.
+ * The event is logged before new log settings take effect.
+ */
 static void
 reload_config(void)
 {
 	struct conf	*conf;
 	char		*cause = NULL;
 	struct logline	 l;
+	int		 relog;
 
 	conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
 	if (conf != NULL && server_apply(conf, &cause) == -1) {
 		conf_free(conf);
 		conf = NULL;
-	}
-	if (conf != NULL && (conf_changed(ikd->conf, conf, "log:file") ||
-	    conf_changed(ikd->conf, conf, "log:syslog") ||
-	    conf_changed(ikd->conf, conf, "log:level")) &&
-	    log_setup(conf, &cause) == -1) {
-		conf_free(conf);
-		conf = NULL;
-		log_setup(ikd->conf, NULL);
 	}
 	lf_begin(&l, conf == NULL ? LOG_L_ERROR : LOG_L_INFO, "config_reload");
 	lf_str(&l, "file", ikd->conf_path);
@@ -151,10 +149,33 @@ reload_config(void)
 	lf_str(&l, "reason", cause);
 	lf_emit(&l);
 	free(cause);
+	cause = NULL;
 	if (conf == NULL)
 		return;
+	relog = conf_changed(ikd->conf, conf, "log:file") ||
+	    conf_changed(ikd->conf, conf, "log:syslog") ||
+	    conf_changed(ikd->conf, conf, "log:level");
 	conf_free(ikd->conf);
 	ikd->conf = conf;
+	if (relog && log_setup(conf, &cause) == -1) {
+		log_warnx("log settings not applied: %s", cause);
+		free(cause);
+	}
+}
+
+/* Write [daemon] pid_file when one is configured. */
+static void
+pidfile_write(void)
+{
+	const char	*path = conf_str(ikd->conf, "daemon:pid_file");
+	char		 buf[32], *cause;
+	int		 n;
+
+	if (*path == '\0')
+		return;
+	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (afile_write(path, buf, n, 0644, &cause) == -1)
+		fatalx("pid file: %s", cause);
 }
 
 /* Every session has ended after SIGTERM: leave the loop. */
@@ -260,6 +281,7 @@ main(int argc, char **argv)
 			fatalx("cannot handle signal %d", sigs[i]);
 	}
 
+	pidfile_write();
 	lf_begin(&l, LOG_L_INFO, "start");
 	lf_str(&l, "version", IAXKEYD_VERSION);
 	lf_int(&l, "pid", getpid());
@@ -278,6 +300,8 @@ main(int argc, char **argv)
 	lf_str(&l, "phase", "done");
 	lf_emit(&l);
 	event_base_free(ikd->base);
+	if (*conf_str(ikd->conf, "daemon:pid_file") != '\0')
+		afile_remove(conf_str(ikd->conf, "daemon:pid_file"), NULL);
 	conf_free(ikd->conf);
 	log_close();
 	return (ikd->exit_code);

@@ -101,6 +101,14 @@ session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	if (s->timer == NULL)
 		fatalx("evtimer_new failed");
 	session_enter(s, S_ENV);
+	if (log_enabled(LOG_L_DEBUG)) {
+		struct logline l;
+
+		lf_begin(&l, LOG_L_DEBUG, "session_start");
+		lf_hex(&l, "sess", s->id);
+		lf_str(&l, "peer", s->peer);
+		lf_emit(&l);
+	}
 	return (s);
 }
 

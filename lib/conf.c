@@ -49,6 +49,13 @@ struct conf_seen {
 	int	 line;
 };
 
+/* State of the scan: current section and the keys seen so far. */
+struct conf_scan {
+	char			*section;
+	struct conf_seen	*seen;
+	size_t			 n, size;
+};
+
 static const char *const conf_true[] = { "yes", "true", "on", "1", NULL };
 static const char *const conf_false[] = { "no", "false", "off", "0", NULL };
 
@@ -70,12 +77,11 @@ static const char	*conf_check_name(const struct conf_spec *,
 static int		 conf_set(struct conf_val *, const char *, char **);
 static int		 conf_section_known(const struct conf_spec *,
 			    const char *);
-static char		*conf_safe(const char *);
+static char		*conf_safe(const char *, size_t);
 static int		 conf_read(const char *, char **);
 static int		 conf_scan(const char *, const char *, size_t,
 			    char **);
-static int		 conf_scan_line(char *, int, char **,
-			    struct conf_seen **, size_t *);
+static int		 conf_scan_line(struct conf_scan *, char *, int);
 static int		 conf_seen_cmp(const void *, const void *);
 static int		 conf_errback(const char *, ...)
 			    __attribute__((format(printf, 1, 2)));
@@ -289,7 +295,7 @@ conf_set(struct conf_val *v, const char *raw, char **why)
 	const char *const	*cp;
 	const char		*p, *errstr, *reason = NULL;
 	char			 rbuf[128], abuf[ADDR_STR_MAX];
-	char			*canon = NULL, *alloc = NULL;
+	char			*canon = NULL, *alloc = NULL, *shown;
 	long long		 num = 0;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = 0;
@@ -382,10 +388,12 @@ conf_set(struct conf_val *v, const char *raw, char **why)
 	}
 
 	if (canon == NULL) {
-		if (echo && !(sp->flags & CONF_SECRET))
-			xasprintf(why, "%s: \"%.*s%s\"", reason, CONF_ECHO_MAX,
-			    raw, strlen(raw) > CONF_ECHO_MAX ? "..." : "");
-		else
+		if (echo && !(sp->flags & CONF_SECRET)) {
+			shown = conf_safe(raw, CONF_ECHO_MAX);
+			xasprintf(why, "%s: \"%s%s\"", reason, shown,
+			    strlen(raw) > CONF_ECHO_MAX ? "..." : "");
+			free(shown);
+		} else
 			*why = xstrdup(reason);
 		free(alloc);
 		return (-1);
@@ -421,13 +429,13 @@ conf_section_known(const struct conf_spec *spec, const char *name)
 	return (0);
 }
 
-/* A printable, bounded copy of a name read from a file; caller frees. */
+/* A printable copy of at most max bytes of s, for messages; caller frees. */
 static char *
-conf_safe(const char *s)
+conf_safe(const char *s, size_t max)
 {
 	char	*t, *p;
 
-	t = xstrndup(s, CONF_NAME_SHOW);
+	t = xstrndup(s, max);
 	for (p = t; *p != '\0'; p++) {
 		if ((u_char)*p < 0x20 || (u_char)*p >= 0x7f)
 			*p = '?';
@@ -514,10 +522,11 @@ conf_seen_cmp(const void *a, const void *b)
 static int
 conf_scan(const char *path, const char *buf, size_t len, char **cause)
 {
-	struct conf_seen	*seen = NULL;
+	struct conf_scan	 sc;
+	struct conf_seen	*seen;
 	const char		*p = buf, *end = buf + len, *nl, *z;
-	char			*acc, *section, *name;
-	size_t			 alen = 0, llen, nseen = 0, i, dup = 0;
+	char			*acc, *name;
+	size_t			 alen = 0, llen, i, dup = 0;
 	int			 line = 0, first = 0, rv = -1;
 
 	if ((z = memchr(buf, '\0', len)) != NULL) {
@@ -526,8 +535,9 @@ conf_scan(const char *path, const char *buf, size_t len, char **cause)
 		xasprintf(cause, "%s: line %d: NUL byte", path, line);
 		return (-1);
 	}
+	memset(&sc, 0, sizeof sc);
+	sc.section = xstrdup("");
 	acc = xmalloc(len + 1);
-	section = xstrdup("");
 	while (p < end) {
 		nl = memchr(p, '\n', end - p);
 		llen = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
@@ -545,26 +555,27 @@ conf_scan(const char *path, const char *buf, size_t len, char **cause)
 		}
 		acc[alen] = '\0';
 		alen = 0;
-		if (conf_scan_line(acc, first, &section, &seen, &nseen) == -1) {
+		if (conf_scan_line(&sc, acc, first) == -1) {
 			xasprintf(cause, "%s: line %d: empty section name",
 			    path, first);
 			goto out;
 		}
 	}
 
-	if (nseen > 1)
-		qsort(seen, nseen, sizeof *seen, conf_seen_cmp);
-	for (i = 1; i < nseen; i++) {
+	seen = sc.seen;
+	if (sc.n > 1)
+		qsort(seen, sc.n, sizeof *seen, conf_seen_cmp);
+	for (i = 1; i < sc.n; i++) {
 		if (strcmp(seen[i - 1].name, seen[i].name) != 0)
 			continue;
 		if (dup == 0 || seen[i].line < seen[dup].line)
 			dup = i;
-		while (i + 1 < nseen &&
+		while (i + 1 < sc.n &&
 		    strcmp(seen[i].name, seen[i + 1].name) == 0)
 			i++;
 	}
 	if (dup != 0) {
-		name = conf_safe(seen[dup].name);
+		name = conf_safe(seen[dup].name, CONF_NAME_SHOW);
 		xasprintf(cause, "%s: %s: set twice (lines %d and %d)", path,
 		    name, seen[dup - 1].line, seen[dup].line);
 		free(name);
@@ -572,20 +583,20 @@ conf_scan(const char *path, const char *buf, size_t len, char **cause)
 	}
 	rv = 0;
 out:
-	for (i = 0; i < nseen; i++)
-		free(seen[i].name);
-	free(seen);
-	free(section);
+	for (i = 0; i < sc.n; i++)
+		free(sc.seen[i].name);
+	free(sc.seen);
+	free(sc.section);
 	free(acc);
 	return (rv);
 }
 
 /* Note a section header or a key from one logical line; -1: "[]". */
 static int
-conf_scan_line(char *s, int line, char **section, struct conf_seen **seen,
-    size_t *nseen)
+conf_scan_line(struct conf_scan *sc, char *s, int line)
 {
-	char	*e, *eq, *p;
+	struct conf_seen	*sn;
+	char			*e, *eq, *p;
 
 	while (isspace((u_char)*s))
 		s++;
@@ -600,25 +611,27 @@ conf_scan_line(char *s, int line, char **section, struct conf_seen **seen,
 			e--;
 		if (e == s)
 			return (-1);
-		free(*section);
-		*section = xstrndup(s, e - s);
-		for (p = *section; *p != '\0'; p++)
+		free(sc->section);
+		sc->section = xstrndup(s, e - s);
+		for (p = sc->section; *p != '\0'; p++)
 			*p = tolower((u_char)*p);
 		return (0);
 	}
-	if ((eq = strchr(s, '=')) == NULL || **section == '\0')
+	if ((eq = strchr(s, '=')) == NULL || *sc->section == '\0')
 		return (0);
 	while (eq > s && isspace((u_char)eq[-1]))
 		eq--;
 	if (eq == s)
 		return (0);
-	*seen = xreallocarray(*seen, *nseen + 1, sizeof **seen);
-	xasprintf(&(*seen)[*nseen].name, "%s:%.*s", *section, (int)(eq - s),
-	    s);
-	for (p = (*seen)[*nseen].name; *p != '\0'; p++)
+	if (sc->n == sc->size) {
+		sc->size = sc->size == 0 ? 32 : sc->size * 2;
+		sc->seen = xreallocarray(sc->seen, sc->size, sizeof *sc->seen);
+	}
+	sn = &sc->seen[sc->n++];
+	xasprintf(&sn->name, "%s:%.*s", sc->section, (int)(eq - s), s);
+	for (p = sn->name; *p != '\0'; p++)
 		*p = tolower((u_char)*p);
-	(*seen)[*nseen].line = line;
-	(*nseen)++;
+	sn->line = line;
 	return (0);
 }
 
@@ -689,21 +702,21 @@ conf_dict(struct conf *c, dictionary *d, char **cause)
 			if (strchr(k, ':') == NULL &&
 			    conf_section_known(c->spec, k))
 				continue;
-			name = conf_safe(k);
+			name = conf_safe(k, CONF_NAME_SHOW);
 			xasprintf(cause, "%s: [%s]: unknown section", c->file,
 			    name);
 			free(name);
 			return (-1);
 		}
 		if (*k == ':') {
-			name = conf_safe(k + 1);
+			name = conf_safe(k + 1, CONF_NAME_SHOW);
 			xasprintf(cause, "%s: %s: key outside any section",
 			    c->file, name);
 			free(name);
 			return (-1);
 		}
 		if ((v = conf_find(c, k)) == NULL) {
-			name = conf_safe(k);
+			name = conf_safe(k, CONF_NAME_SHOW);
 			xasprintf(cause, "%s: %s: unknown key", c->file, name);
 			free(name);
 			return (-1);

@@ -33,7 +33,7 @@ enum conf_type {
 #define CONF_SECRET	0x01	/* never printed: logs, conf_show, errors */
 #define CONF_EMPTY	0x02	/* an empty value is allowed */
 
-#define CONF_FILE_MAX	(1024 * 1024)	/* larger files are refused */
+#define CONF_FILE_MAX	(256 * 1024)	/* larger files are refused */
 #define CONF_NAME_MAX	79		/* res_crypto's key name limit */
 
 struct conf_spec {

@@ -10,7 +10,8 @@
 #                                     no sanitizer report
 #   emu ARGS...                       run the Asterisk emulator against it
 #
-# Everything lives in $T_DIR (t/trash.<test>.XXXXXX), removed on success.
+# Everything lives in $T_DIR (t/trash.<test>.XXXXXX), the working directory
+# of the test, removed on success.
 
 T_TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$T_TOP" || exit 1
@@ -19,6 +20,8 @@ T_DIR=$(mktemp -d "$T_TOP/t/trash.$T_NAME.XXXXXX")
 IKD_PID=
 EMU=$T_TOP/t/helper/fake-asterisk
 IKD=$T_TOP/agi/iaxkeyd
+# Relative file names in test bodies (out, err) land in the trash directory.
+cd "$T_DIR" || exit 1
 
 . "$T_TOP/t/lib/tap.sh"
 
@@ -49,6 +52,7 @@ drain_timeout_ms = ${DRAIN_TIMEOUT_MS:-10000}
 
 [log]
 level = ${LOG_LEVEL:-debug}
+syslog = no
 
 [asterisk]
 config_dir = $T_DIR/ast
@@ -65,10 +69,21 @@ CONF
 	fi
 }
 
-# Wait until the daemon log holds a line matching the extended regex $1.
+# Wait until the log file $2 (default the daemon log) holds a line matching
+# the extended regex $1.  tail -f follows the file through inotify; the
+# timeout only bounds a test that is failing anyway.
 wait_log() {
-	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "$T_DIR/daemon.log" |
-	    grep -E -m1 -q -- "$1"
+	w_fifo=$T_DIR/wait.fifo
+	rm -f "$w_fifo" && mkfifo "$w_fifo" || return 1
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "${2:-$T_DIR/daemon.log}" \
+	    >"$w_fifo" 2>/dev/null &
+	w_pid=$!
+	grep -E -m1 -q -- "$1" <"$w_fifo"
+	w_rc=$?
+	kill "$w_pid" 2>/dev/null
+	wait "$w_pid" 2>/dev/null
+	rm -f "$w_fifo"
+	return $w_rc
 }
 
 # Count daemon log lines matching $1.
@@ -108,4 +123,12 @@ iaxkeyd_stop() {
 # Run the Asterisk emulator against the daemon.
 emu() {
 	"$EMU" "$@" "127.0.0.1:$AGI_PORT"
+}
+
+# Start the emulator in the background; its pid is in EMU_PID, output in $1.
+emu_bg() {
+	e_out=$1
+	shift
+	"$EMU" "$@" "127.0.0.1:$AGI_PORT" >"$e_out" &
+	EMU_PID=$!
 }
