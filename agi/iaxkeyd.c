@@ -139,7 +139,8 @@ reload_config(void)
 	int		 relog;
 
 	conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
-	if (conf != NULL && server_apply(conf, &cause) == -1) {
+	if (conf != NULL && (server_apply(conf, &cause) == -1 ||
+	    reload_apply(conf, &cause) == -1)) {
 		conf_free(conf);
 		conf = NULL;
 	}
@@ -273,6 +274,11 @@ main(int argc, char **argv)
 
 	if ((ikd->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	if ((ikd->store = store_open(conf_str(ikd->conf, "state:db"),
+	    &cause)) == NULL)
+		fatalx("state store: %s", cause);
+	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1)
+		fatalx("%s", cause);
 	if (server_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
@@ -294,6 +300,10 @@ main(int argc, char **argv)
 	event_base_dispatch(ikd->base);
 
 	server_free();
+	reload_free();
+	peers_free();
+	h_outbound_free();
+	store_close(ikd->store);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sigev[i]);
 	lf_begin(&l, LOG_L_INFO, "shutdown");

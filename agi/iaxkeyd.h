@@ -13,7 +13,9 @@
 
 #include "lib/agiproto.h"
 #include "lib/conf.h"
+#include "lib/dialstr.h"
 #include "lib/log.h"
+#include "lib/store.h"
 
 #define IAXKEYD_VERSION	"0.1.0"
 
@@ -35,6 +37,7 @@ struct iaxkeyd {
 	struct event_base	*base;
 	struct conf		*conf;
 	const char		*conf_path;
+	struct store		*store;
 	int			 foreground;
 	struct timespec		 started;
 	int			 exit_code;
@@ -137,6 +140,27 @@ void		 session_finish(struct session *, const char *, const char *);
 /* 1 when HANGUP was seen. */
 int		 session_hungup(const struct session *);
 
+/* reload.c: the coalescing module reloader. */
+#define RELOAD_CHAN_IAX2	0x01
+#define RELOAD_RES_CRYPTO	0x02
+enum reload_result { RELOAD_R_OK, RELOAD_R_FAILED, RELOAD_R_WRITE };
+typedef void	(*reload_cb)(struct session *, enum reload_result,
+		    const char *, void *);
+struct reload_stats {
+	uint64_t	ok, failed, refused, write_failures;
+	int		last_ok, last_ms;
+};
+int		 reload_init(const struct conf *, char **);
+int		 reload_apply(const struct conf *, char **);
+void		 reload_free(void);
+void		 reload_add_flush(int (*)(char **));
+uint64_t	 reload_need(int);
+int		 reload_covered(uint64_t);
+void		 reload_wait(struct session *, uint64_t, reload_cb, void *);
+int		 reload_carry(struct session *, void (*)(struct session *));
+void		 reload_session_gone(struct session *);
+const struct reload_stats *reload_stats(void);
+
 /* route.c: agi_network_script path -> handler. */
 struct route {
 	const char	*name;
@@ -145,7 +169,21 @@ struct route {
 const struct route *route_find(const char *);
 void		 route_unknown(struct session *);
 
+/* peers.c: outbound peers and the peers file. */
+int		 peers_init(char **);
+void		 peers_free(void);
+void		 peers_name(const struct dialdest *, char *, size_t);
+int		 peers_ensure(const struct dialdest *, const char *, uint64_t *,
+		    int *, char **);
+int		 peers_flush(char **);
+int		 peers_forget(const char *, char **);
+uint64_t	 peers_writes(void);
+
 /* h_ping.c */
 void		 h_ping_start(struct session *);
+
+/* h_outbound.c */
+void		 h_outbound_start(struct session *);
+void		 h_outbound_free(void);
 
 #endif

@@ -59,6 +59,7 @@ static void	session_timer_cb(int, short, void *);
 static void	session_line(struct session *, char *, size_t);
 static void	session_env_line(struct session *, char *, size_t);
 static void	session_route(struct session *);
+static void	session_start_handler(struct session *);
 static void	session_reply(struct session *, char *);
 static void	session_pump(struct session *);
 static void	session_linger(struct session *);
@@ -269,6 +270,12 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	if (events & BEV_EVENT_ERROR) {
+		/* Asterisk closing with our command unread resets. */
+		if (EVUTIL_SOCKET_ERROR() == ECONNRESET) {
+			session_close(s, session_hungup(s) ? "hangup" :
+			    "reset by asterisk");
+			return;
+		}
 		snprintf(buf, sizeof buf, "socket error: %s",
 		    strerror(EVUTIL_SOCKET_ERROR()));
 		session_close(s, buf);
@@ -339,7 +346,7 @@ session_env_line(struct session *s, char *line, size_t len)
 static void
 session_route(struct session *s)
 {
-	const char	*cause, *script;
+	const char	*cause;
 
 	if (agi_env_finish(&s->env, &cause) == -1) {
 		server_stats()->protocol_errors++;
@@ -349,6 +356,20 @@ session_route(struct session *s)
 	s->line_max = agi_version_line_max(agi_env_get(&s->env,
 	    "agi_version"));
 	session_enter(s, S_WAIT);
+	/* A reload left pending needs a channel: this one, first. */
+	if (s->env_error == NULL && reload_carry(s, session_start_handler))
+		return;
+	session_start_handler(s);
+}
+
+/* Start the handler the script names. */
+static void
+session_start_handler(struct session *s)
+{
+	const char	*script;
+
+	if (s->flags & (SESSION_GONE | SESSION_FINISH))
+		return;
 	if (s->env_error != NULL) {
 		session_setvar(s, "IAXKEY_STATUS", "ERROR");
 		session_setvar(s, "IAXKEY_REASON", "invalid AGI environment");
@@ -550,6 +571,7 @@ session_close(struct session *s, const char *reason)
 		session_log_end(s, reason != NULL ? reason : "closed");
 	server_session_done(s);
 	server_session_remove(s);
+	reload_session_gone(s);
 	s->flags |= SESSION_GONE;
 	evtimer_del(s->timer);
 	event_free(s->timer);

@@ -2,7 +2,8 @@
  * agi-script-server: a scripted FastAGI server for testing the Asterisk
  * emulator (t/helper/fake-asterisk).
  *
- *	agi-script-server [-n conns] [-o file] [step ...]
+ *	agi-script-server [-f stepfile] [-n conns] [-o file] [-w prefix]
+ *	    [step ...]
  *
  * It listens on 127.0.0.1 (an ephemeral port), prints the port and a
  * newline on stdout, accepts conns connections (default 1), reads each
@@ -11,7 +12,10 @@
  * parallel calls really overlap).  At the end it half-closes each
  * connection (shutdown(SHUT_WR)) and reads until EOF.  With -o the
  * transcript goes to file and stdout is closed after the port, so a shell
- * can read the port from a FIFO without sleeping.
+ * can read the port from a FIFO without sleeping.  With -w the env read
+ * ends after the first line that starts with prefix (for partial blocks).
+ * With -f the steps are read from stepfile, one per line, before those
+ * given as arguments.
  *
  * Steps:
  *	TEXT		send TEXT and a newline, read up to the final reply
@@ -59,6 +63,7 @@ struct conn {
 };
 
 static void	 usage(void) __attribute__((noreturn));
+static char	**read_steps(const char *, int, char **, int *);
 static void	 fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));
 static void	 out_prefix(int);
@@ -78,9 +83,39 @@ static int	 nconns = 1;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: agi-script-server [-n conns] [-o file] "
-	    "[step ...]\n");
+	fprintf(stderr, "usage: agi-script-server [-f stepfile] [-n conns] "
+	    "[-o file] [-w prefix] [step ...]\n");
 	exit(2);
+}
+
+/* The lines of path followed by argv[0..argc-1], as a new argv. */
+static char **
+read_steps(const char *path, int argc, char **argv, int *nout)
+{
+	FILE	 *f;
+	char	**v = NULL, *line = NULL;
+	size_t	  cap = 0;
+	ssize_t	  n;
+	int	  i, nv = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		fatal("%s: %s", path, strerror(errno));
+	while ((n = getline(&line, &cap, f)) != -1) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if ((v = realloc(v, (size_t)(nv + 1) * sizeof *v)) == NULL ||
+		    (v[nv++] = strdup(line)) == NULL)
+			fatal("out of memory");
+	}
+	free(line);
+	fclose(f);
+	for (i = 0; i < argc; i++) {
+		if ((v = realloc(v, (size_t)(nv + 1) * sizeof *v)) == NULL ||
+		    (v[nv++] = strdup(argv[i])) == NULL)
+			fatal("out of memory");
+	}
+	*nout = nv;
+	return (v);
 }
 
 /* Print a message on stderr and exit 1. */
@@ -328,14 +363,20 @@ main(int argc, char *argv[])
 	struct pollfd		 pfd;
 	struct conn		*conns;
 	socklen_t		 sl;
-	const char		*outfile = NULL, *step, *colon;
+	const char		*outfile = NULL, *step, *colon, *until = NULL;
+	const char		*stepfile = NULL;
+	char			**steps = NULL;
+	int			 nsteps = 0, k;
 	char			*data, *line, *end;
 	size_t			 len, n;
 	long			 count;
 	int			 ch, ls, i, s, nl, one = 1, r;
 
-	while ((ch = getopt(argc, argv, "n:o:")) != -1) {
+	while ((ch = getopt(argc, argv, "f:n:o:w:")) != -1) {
 		switch (ch) {
+		case 'f':
+			stepfile = optarg;
+			break;
 		case 'n':
 			nconns = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || nconns < 1 || nconns > 1000)
@@ -344,12 +385,20 @@ main(int argc, char *argv[])
 		case 'o':
 			outfile = optarg;
 			break;
+		case 'w':
+			until = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
+	if (stepfile != NULL) {
+		steps = read_steps(stepfile, argc, argv, &nsteps);
+		argc = nsteps;
+		argv = steps;
+	}
 
 	if ((ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		fatal("socket: %s", strerror(errno));
@@ -406,11 +455,14 @@ main(int argc, char *argv[])
 				break;
 			}
 			out_line(i, "env ", line, len, nl);
+			if (until != NULL &&
+			    strncmp(line, until, strlen(until)) == 0)
+				break;
 		}
 	}
 
-	for (; argc > 0; argc--, argv++) {
-		step = argv[0];
+	for (k = 0; k < argc; k++) {
+		step = argv[k];
 		data = NULL;
 		len = 0;
 		count = 0;
@@ -472,6 +524,11 @@ main(int argc, char *argv[])
 		free(conns[i].buf);
 	}
 	free(conns);
+	if (steps != NULL) {
+		for (k = 0; k < nsteps; k++)
+			free(steps[k]);
+		free(steps);
+	}
 	fflush(out);
 	if (out != stdout)
 		fclose(out);

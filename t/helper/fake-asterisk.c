@@ -320,7 +320,7 @@ static int	 rd_fill(struct call *);
 static int	 rd_fgets(struct call *, char *, size_t, struct buf *);
 static int	 agi_read_command(struct call *, char *, size_t, struct buf *);
 static void	 agi_loop(struct call *);
-static int	 agi_parse_args(char *, const char **);
+static int	 agi_parse_args(char *, const char **, int *);
 static const struct agi_cmd *agi_find_command(const char **);
 static int	 agi_handle_command(struct call *, char *);
 
@@ -1425,6 +1425,9 @@ call_drain(struct call *c)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0) {
+			if (line.len > 0)
+				call_logcmd(c, line.data, line.len);
+			line.len = 0;
 			call_event(c, "eof");
 			c->closed = CLOSED_SERVER;
 			break;
@@ -1659,11 +1662,12 @@ agi_loop(struct call *c)
  * the emulator drops such a token and logs it.
  */
 static int
-agi_parse_args(char *s, const char **argv)
+agi_parse_args(char *s, const char **argv, int *overflow)
 {
 	char	*cur = s;
 	int	 x = 0, quoted = 0, escaped = 0, whitespace = 1;
 
+	*overflow = 0;
 	for (; *s != '\0'; s++) {
 		switch (*s) {
 		case '"':
@@ -1671,11 +1675,9 @@ agi_parse_args(char *s, const char **argv)
 				goto normal;
 			quoted = !quoted;
 			if (quoted && whitespace) {
-				if (x >= MAX_ARGS - 1) {
-					fprintf(stderr, "fake-asterisk: a quote "
-					    "starts token %d: Asterisk writes "
-					    "past argv here\n", x + 1);
-				} else
+				if (x >= MAX_ARGS - 1)
+					*overflow = 1;
+				else
 					argv[x++] = cur;
 				whitespace = 0;
 			}
@@ -1742,9 +1744,15 @@ agi_handle_command(struct call *c, char *buf)
 {
 	const char		*argv[MAX_ARGS];
 	const struct agi_cmd	*cmd;
-	int			 argc, res;
+	int			 argc, res, overflow;
 
-	argc = agi_parse_args(buf, argv);
+	argc = agi_parse_args(buf, argv, &overflow);
+	if (overflow) {
+		fprintf(stderr, "fake-asterisk: call %d: a quote starts a "
+		    "token past the %dth: Asterisk writes past argv here "
+		    "(asterisk#2069)\n", c->idx, MAX_ARGS - 1);
+		call_event(c, "argv overflow: Asterisk writes past argv here");
+	}
 	cmd = agi_find_command(argv);
 	if (cmd == NULL) {
 		c->errors++;

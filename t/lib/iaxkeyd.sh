@@ -57,6 +57,10 @@ syslog = no
 [asterisk]
 config_dir = $T_DIR/ast
 key_dir = $T_DIR/keys
+reload = ${RELOAD_BACKEND:-agi}
+reload_retries = ${RELOAD_RETRIES:-5}
+reload_backoff_ms = ${RELOAD_BACKOFF_MS:-20}
+${ASTERISK_EXTRA:-}
 
 [state]
 db = $T_DIR/state.db
@@ -131,4 +135,24 @@ emu_bg() {
 	shift
 	"$EMU" "$@" "127.0.0.1:$AGI_PORT" >"$e_out" &
 	EMU_PID=$!
+}
+
+# Make the node's own key pair, as astgenkey does, mode 0600.
+own_key() {
+	openssl genrsa -out "$T_DIR/keys/${1:-testnode}.key" 1024 2>/dev/null &&
+	chmod 600 "$T_DIR/keys/${1:-testnode}.key" &&
+	openssl rsa -in "$T_DIR/keys/${1:-testnode}.key" -pubout \
+	    -out "$T_DIR/keys/${1:-testnode}.pub" 2>/dev/null
+}
+
+# Check that a file parses as Asterisk configuration: comments, blank
+# lines, [section] or [section](suffix), key=value; no line over 8190.
+ast_conf_ok() {
+	awk '
+	length($0) > 8190 { print "line " NR " too long"; bad = 1; next }
+	/^$/ || /^;/ { next }
+	/^\[[A-Za-z0-9._-]+\](\(([+!]|[A-Za-z0-9._-]+)\))?$/ { next }
+	/^[a-z0-9_]+=[^;\[]*$/ { if ($0 ~ /^[a-z0-9_]+=#/) { bad = 1 }; next }
+	{ print "bad line " NR ": " $0; bad = 1 }
+	END { exit bad }' "$1"
 }

@@ -20,6 +20,7 @@ test_expect() {
 	else
 		echo "not ok $t_n - $t_desc"
 		t_fail=$((t_fail + 1))
+		cp "$T_DIR/test.out" "$T_DIR/failed-$t_n.out"
 		sed 's/^/#   /' "$T_DIR/test.out" | head -60 >&2
 	fi
 }

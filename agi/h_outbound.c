@@ -1,0 +1,216 @@
+/*
+ * h_outbound: the caller's half.  Validate the destination, make sure an
+ * RSA+AES peer exists for it (config mode) and is loaded, and hand the
+ * dialplan IAXKEY_DIAL (RSA+AES) and IAXKEY_FALLBACK (MD5+AES).
+ *
+ *   AGI(agi://127.0.0.1/outbound,IAX2/user:secret@host[:port]/exten[@ctx])
+ *   AGI(agi://127.0.0.1/outbound,host=...,user=...,secret=...,exten=...)
+ *
+ * On every status but OK and INVALID, IAXKEY_DIAL is the fallback, so
+ * Dial(${IAXKEY_DIAL}) then Dial(${IAXKEY_FALLBACK}) always works.
+ */
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agi/config.h"
+#include "agi/iaxkeyd.h"
+#include "lib/astconf.h"
+#include "lib/dialstr.h"
+#include "lib/rsakey.h"
+#include "lib/xmalloc.h"
+
+struct outbound {
+	struct dialdest	 d;
+	char		 peer[ASTCONF_NAME_MAX + 1];
+	char		 fallback[DIAL_STR_MAX];
+	int		 changed;
+	uint64_t	 t0;
+};
+
+/* The node's own key, checked once per change of the file. */
+static struct {
+	char			*path;
+	struct stat		 st;
+	int			 ok;
+	char			*reason;
+	char			 fingerprint[72];
+} ownkey;
+
+static int	outbound_ownkey(const char **);
+static void	outbound_reloaded(struct session *, enum reload_result,
+		    const char *, void *);
+static void	outbound_end(struct session *, struct outbound *,
+		    const char *, const char *, const char *);
+
+/*
+ * 1 when <key_dir>/<name>.key is a key Asterisk can load.  The check
+ * (PEM, RSA 1024, mode 0600/0400) reruns only when the file changes.
+ */
+static int
+outbound_ownkey(const char **reason)
+{
+	struct stat		 st;
+	struct rsakey_info	 info;
+	char			*cause = NULL;
+
+	free(ownkey.path);
+	xasprintf(&ownkey.path, "%s/%s.key", conf_str(ikd->conf,
+	    "asterisk:key_dir"), conf_str(ikd->conf, "node:name"));
+	if (*conf_str(ikd->conf, "node:name") == '\0') {
+		*reason = "[node] name is not set";
+		return (0);
+	}
+	if (stat(ownkey.path, &st) == -1) {
+		free(ownkey.reason);
+		xasprintf(&ownkey.reason, "own key %s missing", ownkey.path);
+		ownkey.ok = 0;
+		memset(&ownkey.st, 0, sizeof ownkey.st);
+		*reason = ownkey.reason;
+		return (0);
+	}
+	if (st.st_ino != ownkey.st.st_ino || st.st_dev != ownkey.st.st_dev ||
+	    st.st_mtim.tv_sec != ownkey.st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != ownkey.st.st_mtim.tv_nsec ||
+	    st.st_size != ownkey.st.st_size || st.st_mode != ownkey.st.st_mode) {
+		ownkey.st = st;
+		free(ownkey.reason);
+		ownkey.reason = NULL;
+		ownkey.ok = rsakey_priv_check(ownkey.path, &info, &cause) == 0;
+		if (ownkey.ok) {
+			if (ownkey.fingerprint[0] != '\0' &&
+			    strcmp(ownkey.fingerprint, info.fingerprint) != 0)
+				reload_need(RELOAD_RES_CRYPTO);
+			strlcpy_(ownkey.fingerprint, info.fingerprint,
+			    sizeof ownkey.fingerprint);
+		} else {
+			xasprintf(&ownkey.reason, "own key: %s", cause);
+			free(cause);
+		}
+	}
+	*reason = ownkey.reason;
+	return (ownkey.ok);
+}
+
+/* Free the cached key check. */
+void
+h_outbound_free(void)
+{
+	free(ownkey.path);
+	free(ownkey.reason);
+	memset(&ownkey, 0, sizeof ownkey);
+}
+
+/* Run the outbound script. */
+void
+h_outbound_start(struct session *s)
+{
+	struct outbound	*o;
+	const char	*field = NULL, *why = NULL, *arg, *reason;
+	char		 buf[DIAL_STR_MAX], msg[160], *cause = NULL;
+	uint64_t	 gen;
+	int		 i, rc = 0;
+
+	o = xcalloc(1, sizeof *o);
+	o->t0 = now_ms();
+	s->hdata = o;
+	s->hfree = free;
+	dialdest_init(&o->d);
+
+	/* One dial string, or named arguments. */
+	arg = agi_env_arg(&s->env, 1);
+	if (arg != NULL && strncasecmp(arg, "IAX2/", 5) == 0 &&
+	    s->env.nargs == 1)
+		rc = dialstr_parse(arg, &o->d, &field, &why);
+	else if (arg == NULL) {
+		rc = -1;
+		field = "destination";
+		why = "missing (dial string or host=, user=, ...)";
+	} else {
+		for (i = 1; i <= s->env.nargs && rc == 0; i++)
+			rc = dialdest_arg(&o->d, agi_env_arg(&s->env, i),
+			    &field, &why);
+	}
+	if (rc == 0)
+		rc = dialdest_complete(&o->d, &field, &why);
+	if (rc == -1) {
+		snprintf(msg, sizeof msg, "%s: %s", field, why);
+		outbound_end(s, o, "INVALID", "", msg);
+		return;
+	}
+	dialdest_md5(&o->d, o->fallback, sizeof o->fallback);
+
+	if (!outbound_ownkey(&reason)) {
+		outbound_end(s, o, "ERROR", o->fallback, reason);
+		return;
+	}
+	if (conf_enum(ikd->conf, "outbound:mode") == CFG_MODE_DIALSTRING) {
+		dialdest_rsa_inline(&o->d, conf_str(ikd->conf, "node:name"),
+		    buf, sizeof buf);
+		outbound_end(s, o, "OK", buf, NULL);
+		return;
+	}
+	peers_name(&o->d, o->peer, sizeof o->peer);
+	if (peers_ensure(&o->d, o->peer, &gen, &o->changed, &cause) == -1) {
+		outbound_end(s, o, "ERROR", o->fallback, cause);
+		free(cause);
+		return;
+	}
+	reload_wait(s, gen, outbound_reloaded, o);
+}
+
+/* The peer is loaded (or could not be). */
+static void
+outbound_reloaded(struct session *s, enum reload_result res,
+    const char *reason, void *arg)
+{
+	struct outbound	*o = arg;
+	char		 dial[DIAL_STR_MAX];
+
+	switch (res) {
+	case RELOAD_R_OK:
+		dialdest_peer(&o->d, o->peer, dial, sizeof dial);
+		outbound_end(s, o, "OK", dial, NULL);
+		break;
+	case RELOAD_R_WRITE:
+		outbound_end(s, o, "ERROR", o->fallback, reason);
+		break;
+	default:
+		outbound_end(s, o, "RELOAD_FAILED", o->fallback, reason);
+		break;
+	}
+}
+
+/* Set the variables, log event=outbound, end the session. */
+static void
+outbound_end(struct session *s, struct outbound *o, const char *status,
+    const char *dial, const char *reason)
+{
+	struct logline	l;
+	int		ok = strcmp(status, "OK") == 0;
+	int		invalid = strcmp(status, "INVALID") == 0;
+
+	session_setvar(s, "IAXKEY_STATUS", status);
+	session_setvar(s, "IAXKEY_DIAL", dial);
+	session_setvar(s, "IAXKEY_FALLBACK", invalid ? "" : o->fallback);
+	session_setvar(s, "IAXKEY_PEER", ok && o->peer[0] != '\0' ?
+	    o->peer : "");
+	session_setvar(s, "IAXKEY_REASON", reason != NULL ? reason : "");
+	session_finish(s, status, reason);
+
+	lf_begin(&l, ok || invalid ? LOG_L_INFO : LOG_L_WARN, "outbound");
+	lf_hex(&l, "sess", s->id);
+	lf_str(&l, "uniqueid", agi_env_get(&s->env, "agi_uniqueid"));
+	if (!invalid) {
+		lf_fmt(&l, "dest", "%s:%d", o->d.host, o->d.port);
+		lf_str(&l, "peer", o->peer[0] != '\0' ? o->peer : NULL);
+		lf_str(&l, "changed", o->changed ? "yes" : "no");
+	}
+	lf_str(&l, "status", status);
+	lf_int(&l, "ms", now_ms() - o->t0);
+	lf_str(&l, "reason", reason);
+	lf_emit(&l);
+}
