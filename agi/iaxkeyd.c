@@ -136,13 +136,22 @@ reload_config(void)
 	struct conf	*conf;
 	char		*cause = NULL;
 	struct logline	 l;
-	int		 relog;
+	int		 relog = 0;
 
 	conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
 	if (conf != NULL && (server_apply(conf, &cause) == -1 ||
 	    reload_apply(conf, &cause) == -1)) {
 		conf_free(conf);
 		conf = NULL;
+	}
+	if (conf != NULL) {
+		relog = conf_changed(ikd->conf, conf, "log:file") ||
+		    conf_changed(ikd->conf, conf, "log:syslog") ||
+		    conf_changed(ikd->conf, conf, "log:level");
+		/* Modules read the configuration when they need it. */
+		conf_free(ikd->conf);
+		ikd->conf = conf;
+		sync_apply();
 	}
 	lf_begin(&l, conf == NULL ? LOG_L_ERROR : LOG_L_INFO, "config_reload");
 	lf_str(&l, "file", ikd->conf_path);
@@ -151,14 +160,7 @@ reload_config(void)
 	lf_emit(&l);
 	free(cause);
 	cause = NULL;
-	if (conf == NULL)
-		return;
-	relog = conf_changed(ikd->conf, conf, "log:file") ||
-	    conf_changed(ikd->conf, conf, "log:syslog") ||
-	    conf_changed(ikd->conf, conf, "log:level");
-	conf_free(ikd->conf);
-	ikd->conf = conf;
-	if (relog && log_setup(conf, &cause) == -1) {
+	if (relog && log_setup(ikd->conf, &cause) == -1) {
 		log_warnx("log settings not applied: %s", cause);
 		free(cause);
 	}
@@ -277,7 +279,8 @@ main(int argc, char **argv)
 	if ((ikd->store = store_open(conf_str(ikd->conf, "state:db"),
 	    &cause)) == NULL)
 		fatalx("state store: %s", cause);
-	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1)
+	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1 ||
+	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1)
 		fatalx("%s", cause);
 	if (server_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
@@ -300,6 +303,8 @@ main(int argc, char **argv)
 	event_base_dispatch(ikd->base);
 
 	server_free();
+	sync_free();
+	keys_free();
 	reload_free();
 	peers_free();
 	h_outbound_free();

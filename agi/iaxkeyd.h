@@ -31,6 +31,7 @@ struct event;
 struct bufferevent;
 struct evconnlistener;
 struct session;
+struct http;
 
 /* iaxkeyd.c */
 struct iaxkeyd {
@@ -159,6 +160,7 @@ int		 reload_covered(uint64_t);
 void		 reload_wait(struct session *, uint64_t, reload_cb, void *);
 int		 reload_carry(struct session *, void (*)(struct session *));
 void		 reload_session_gone(struct session *);
+void		 reload_unwait(struct session *);
 const struct reload_stats *reload_stats(void);
 
 /* route.c: agi_network_script path -> handler. */
@@ -179,8 +181,56 @@ int		 peers_flush(char **);
 int		 peers_forget(const char *, char **);
 uint64_t	 peers_writes(void);
 
+/* keys.c: callers' public keys, fetched, validated, installed. */
+#define KEYS_NODE_MAX	64
+enum key_outcome {
+	KEY_NEW, KEY_UPDATED, KEY_UNCHANGED, KEY_PENDING, KEY_NOT_FOUND,
+	KEY_FAILED, KEY_RATE_LIMITED, KEY_MAX
+};
+struct key_result {
+	enum key_outcome	 outcome;
+	const char		*fingerprint;	/* "sha256:...", or NULL */
+	const char		*reason;	/* or NULL */
+	uint64_t		 gen;		/* reload to wait for, or 0 */
+};
+struct keys_stats {
+	uint64_t	requests, ok, failed, installed, negative, rate_limited;
+	int		inflight;
+};
+struct keywaiter;
+typedef void	(*keys_cb)(void *, const struct key_result *);
+int		 keys_init(char **);
+void		 keys_free(void);
+const char	*key_outcome_name(enum key_outcome);
+int		 keys_node_ok(const char *);
+void		 keys_name(const char *, char *, size_t);
+int		 keys_fetch(const char *, const char *, int, keys_cb, void *,
+		    struct key_result *, struct keywaiter **);
+void		 keys_cancel(struct keywaiter *);
+int		 keys_flush(char **);
+void		 keys_refresh_if_old(const char *);
+void		 keys_record_caller(const char *, const char *, const char *);
+void		 keys_caller_result(const char *, const char *);
+int		 keys_forget(const char *, char **);
+const struct keys_stats *keys_stats(void);
+
+struct http	*keys_http(void);
+
+/* sync.c: the periodic key sync. */
+struct sync_stats {
+	uint64_t	rounds, failed, fetched, removed;
+};
+int		 sync_init(struct http *, char **);
+void		 sync_apply(void);
+void		 sync_free(void);
+int		 sync_run(char **);
+const struct sync_stats *sync_stats(void);
+
 /* h_ping.c */
 void		 h_ping_start(struct session *);
+
+/* h_inbound.c */
+void		 h_inbound_start(struct session *);
 
 /* h_outbound.c */
 void		 h_outbound_start(struct session *);

@@ -92,6 +92,7 @@ static struct {
 	int			(*flush[4])(char **);
 	int			 nflush;
 	struct reload_stats	 stats;
+	int			 shutdown;
 } rl;
 
 static void	reload_kick(void);
@@ -149,7 +150,8 @@ reload_init(const struct conf *conf, char **cause)
 int
 reload_apply(const struct conf *conf, char **cause)
 {
-	int	backend = conf_enum(conf, "asterisk:reload");
+	int		 backend = conf_enum(conf, "asterisk:reload");
+	struct ami	*ami;
 
 	rl.retries = conf_int(conf, "asterisk:reload_retries");
 	rl.backoff_ms = conf_int(conf, "asterisk:reload_backoff_ms");
@@ -165,12 +167,18 @@ reload_apply(const struct conf *conf, char **cause)
 			    "runs; try again");
 			return (-1);
 		}
-		if (rl.ami != NULL)
-			ami_free(rl.ami);
-		rl.ami = ami_new(ikd->base, conf_str(conf, "asterisk:ami_host"),
+		ami = ami_new(ikd->base, conf_str(conf, "asterisk:ami_host"),
 		    conf_int(conf, "asterisk:ami_port"),
 		    conf_str(conf, "asterisk:ami_user"),
 		    conf_str(conf, "asterisk:ami_secret"));
+		if (ami == NULL) {
+			xasprintf(cause, "asterisk:ami_host: must be a numeric "
+			    "IPv4/IPv6 address or localhost");
+			return (-1);
+		}
+		if (rl.ami != NULL)
+			ami_free(rl.ami);
+		rl.ami = ami;
 	} else if (backend != CFG_RELOAD_AMI && rl.ami != NULL &&
 	    !(rl.running && rl.backend == CFG_RELOAD_AMI)) {
 		ami_free(rl.ami);
@@ -187,10 +195,15 @@ reload_free(void)
 {
 	struct reload_waiter	*w;
 
+	/* ami_free runs pending callbacks: nobody waits any more. */
 	while ((w = TAILQ_FIRST(&rl.waiters)) != NULL) {
 		TAILQ_REMOVE(&rl.waiters, w, entry);
 		free(w);
 	}
+	rl.shutdown = 1;
+	if (rl.ami != NULL)
+		ami_free(rl.ami);
+	rl.ami = NULL;
 	if (rl.child > 0)
 		kill(rl.child, SIGKILL);
 	if (rl.child_out != NULL)
@@ -205,8 +218,6 @@ reload_free(void)
 		event_free(rl.backoff);
 	if (rl.kick != NULL)
 		event_free(rl.kick);
-	if (rl.ami != NULL)
-		ami_free(rl.ami);
 	free(rl.command);
 	memset(&rl, 0, sizeof rl);
 }
@@ -292,9 +303,9 @@ reload_carry(struct session *s, void (*cont)(struct session *))
 	return (1);
 }
 
-/* A session is closing: forget its waiter; abort a reload it carried. */
+/* The session stops waiting (a reload it carries goes on). */
 void
-reload_session_gone(struct session *s)
+reload_unwait(struct session *s)
 {
 	struct reload_waiter	*w, *next;
 
@@ -304,6 +315,13 @@ reload_session_gone(struct session *s)
 			free(w);
 		}
 	}
+}
+
+/* A session is closing: forget its waiter; abort a reload it carried. */
+void
+reload_session_gone(struct session *s)
+{
+	reload_unwait(s);
 	if (rl.running && rl.carrier == s) {
 		rl.carrier = NULL;
 		rl.carry_cont = NULL;
@@ -564,6 +582,8 @@ reload_ami_next(void)
 static void
 reload_ami_cb(void *arg, int ok, const char *message)
 {
+	if (rl.shutdown)
+		return;
 	if (!ok) {
 		rl.ami_failed = 1;
 		strlcpy_(rl.ami_msg, message != NULL ? message : "error",

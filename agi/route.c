@@ -6,6 +6,7 @@
 static const struct route routes[] = {
 	{ "ping", h_ping_start },
 	{ "outbound", h_outbound_start },
+	{ "inbound", h_inbound_start },
 };
 
 /* The handler for a script path, or NULL. */

@@ -62,19 +62,20 @@ struct ami_req {
 	struct event		*timer;
 	ami_cb			 cb;
 	void			*arg;
-	const char		*fail;		/* fail at the next loop turn */
+	const char		*fail;	/* fail at the next loop turn */
 	int			 sent;
 	uint64_t		 t_start;
+	unsigned long		 rx_sent;	/* ami->rx when sent */
 	char			 id[AMI_ID_MAX];
 	char			 module[AMI_MODULE_MAX + 1];
 };
 TAILQ_HEAD(ami_reqs, ami_req);
 
 struct ami_msg {
-	size_t	 size;			/* bytes so far, with CRLFs */
+	size_t	 size;		/* bytes so far, with CRLFs */
 	int	 lines;
-	int	 event;			/* has an Event: header */
-	int	 id_long;		/* ActionID did not fit: no match */
+	int	 event;		/* has an Event: header */
+	int	 id_long;	/* ActionID did not fit: no match */
 	char	 response[AMI_VALUE_MAX];
 	char	 actionid[AMI_ID_MAX];
 	char	 message[AMI_VALUE_MAX];
@@ -93,21 +94,22 @@ struct ami {
 	char			 why[AMI_WHY_MAX];	/* last failure */
 	char			 state_str[AMI_WHY_MAX + 16];
 	struct bufferevent	*bev;
-	unsigned		 gen;		/* bumped when bev is dropped */
-	struct event		*timer;		/* reconnect or login deadline */
-	int			 backoff_ms;	/* next reconnect delay */
+	unsigned		 gen;		/* bumped when bev goes */
+	struct event		*timer;		/* retry, or login deadline */
+	int			 backoff_ms;	/* next retry delay */
 	int			 retry_ms;	/* the delay now running */
+	unsigned long		 rx;		/* input callbacks so far */
 
 	unsigned long long	 next_id;
 	char			 login_id[AMI_ID_MAX];
 	struct ami_msg		 msg;
 
 	struct ami_reqs		 waiting;	/* not sent yet */
-	struct ami_reqs		 sent;		/* sent, no answer yet */
+	struct ami_reqs		 sent;		/* no answer yet */
 	size_t			 npending;
 
-	int			 busy;		/* loop entries running */
-	int			 dying;		/* ami_free was called */
+	int			 busy;		/* entries running */
+	int			 dying;		/* ami_free called */
 	char			 line[AMI_LINE_MAX + 1];
 };
 
@@ -117,11 +119,12 @@ static const char *const ami_state_names[AMI_S_MAX] = {
 
 static const char	*ami_state_name(enum ami_state);
 static uint64_t		 ami_now_ms(void);
-static int		 ami_addr(const char *, int, struct sockaddr_storage *,
-			    socklen_t *);
+static int		 ami_addr(const char *, int,
+			    struct sockaddr_storage *, socklen_t *);
 static int		 ami_text_ok(const char *, size_t, size_t);
 static int		 ami_module_ok(const char *);
-static void		 ami_enter(struct ami *, enum ami_state, const char *);
+static void		 ami_enter(struct ami *, enum ami_state,
+			    const char *);
 static void		 ami_leave(struct ami *);
 static void		 ami_destroy(struct ami *);
 static void		 ami_arm(struct ami *, int);
@@ -276,7 +279,7 @@ ami_reload(struct ami *ami, const char *module, int timeout_ms, ami_cb cb,
 	struct ami_req	*r;
 	struct timeval	 tv;
 
-	if (ami->dying || !ami_module_ok(module))
+	if (ami->dying || cb == NULL || !ami_module_ok(module))
 		return (-1);
 	if (timeout_ms <= 0)
 		timeout_ms = AMI_TIMEOUT_DEFAULT_MS;
@@ -513,6 +516,7 @@ ami_read_cb(struct bufferevent *bev, void *arg)
 	int		 rc;
 
 	ami->busy++;
+	ami->rx++;
 	while (ami->gen == gen && !ami->dying) {
 		rc = line_get(bufferevent_get_input(bev), ami->line,
 		    AMI_LINE_MAX, &len, &cause);
@@ -571,8 +575,8 @@ ami_line(struct ami *ami, char *line, size_t len)
 		}
 		ami_new_id(ami, ami->login_id, sizeof ami->login_id);
 		evbuffer_add_printf(bufferevent_get_output(ami->bev),
-		    "Action: Challenge\r\nActionID: %s\r\nAuthType: MD5\r\n\r\n",
-		    ami->login_id);
+		    "Action: Challenge\r\nActionID: %s\r\n"
+		    "AuthType: MD5\r\n\r\n", ami->login_id);
 		ami_enter(ami, AMI_S_CHALLENGE, NULL);
 		return;
 	}
@@ -604,7 +608,8 @@ ami_header(struct ami *ami, const char *line, size_t len)
 	klen = colon - line;
 	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
 		;
-#define AMI_KEY(k)	(klen == sizeof(k) - 1 && strncasecmp(line, k, klen) == 0)
+#define AMI_KEY(k) \
+	(klen == sizeof(k) - 1 && strncasecmp(line, k, klen) == 0)
 	if (AMI_KEY("Response"))
 		strlcpy_(m->response, v, sizeof m->response);
 	else if (AMI_KEY("ActionID")) {
@@ -766,6 +771,7 @@ ami_send(struct ami *ami, struct ami_req *r)
 	TAILQ_REMOVE(&ami->waiting, r, entry);
 	TAILQ_INSERT_TAIL(&ami->sent, r, entry);
 	r->sent = 1;
+	r->rx_sent = ami->rx;
 }
 
 /* The sent request with this ActionID, or NULL. */
@@ -824,7 +830,12 @@ ami_req_fail_all(struct ami *ami, struct ami_reqs *list, const char *text)
 		ami_req_finish(ami, r, 0, text);
 }
 
-/* A request's deadline passed (or it was refused at queueing). */
+/*
+ * A request's deadline passed (or it was refused at queueing).  When it
+ * was sent and not a byte came back since, the connection is taken for
+ * dead (half-open TCP, hung Asterisk) and dropped, so the next request
+ * gets a fresh one.
+ */
 static void
 ami_req_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -832,23 +843,29 @@ ami_req_timer_cb(evutil_socket_t fd, short events, void *arg)
 	struct ami	*ami = r->ami;
 	char		 why[AMI_WHY_MAX + 64];
 	const char	*text;
+	int		 silent;
 
 	ami->busy++;
+	silent = r->sent && ami->rx == r->rx_sent;
 	if (r->fail != NULL)
 		text = r->fail;
 	else if (r->sent || ami->state == AMI_S_READY)
 		text = "timeout";
 	else {
 		if (ami->state == AMI_S_FAILED)
-			snprintf(why, sizeof why, "not connected: %s", ami->why);
+			snprintf(why, sizeof why, "not connected: %s",
+			    ami->why);
 		else if (ami->why[0] != '\0')
-			snprintf(why, sizeof why, "not connected: %s (retrying, "
-			    "state %s)", ami->why, ami_state_name(ami->state));
+			snprintf(why, sizeof why, "not connected: %s "
+			    "(retrying, state %s)", ami->why,
+			    ami_state_name(ami->state));
 		else
 			snprintf(why, sizeof why, "not connected: timeout in "
 			    "state %s", ami_state_name(ami->state));
 		text = why;
 	}
 	ami_req_finish(ami, r, 0, text);
+	if (silent && !ami->dying && ami->state == AMI_S_READY)
+		ami_drop(ami, "no answer within a request timeout", 0);
 	ami_leave(ami);
 }

@@ -21,10 +21,11 @@
  * up to their own timeout, for the connection.  A lost connection fails
  * the requests already sent; a refused login fails every waiting request
  * with Asterisk's message ("Authentication failed").  A line over
- * AMI_LINE_MAX, a message over AMI_MESSAGE_MAX or a silent peer during
- * login (AMI_LOGIN_TIMEOUT_MS) drops the connection, which is then
- * retried.  Transitions are logged as event=ami state=...; each finished
- * request as event=ami_reload.
+ * AMI_LINE_MAX, a message over AMI_MESSAGE_MAX, a silent peer during
+ * login (AMI_LOGIN_TIMEOUT_MS) or a sent request timing out with not a
+ * byte received since (half-open TCP, hung Asterisk) drops the
+ * connection, which is then retried.  Transitions are logged as
+ * event=ami state=...; each finished request as event=ami_reload.
  *
  * Callbacks run from the event loop, never from inside ami_reload.  A
  * callback may call ami_reload and ami_free (the struct ami stays valid
@@ -39,9 +40,9 @@ struct ami;
 #define AMI_MODULE_MAX		64	/* [A-Za-z0-9_.-]{1,64} */
 #define AMI_USER_MAX		128
 #define AMI_SECRET_MAX		256
-#define AMI_LINE_MAX		8192	/* bytes per line, without CRLF */
+#define AMI_LINE_MAX		8192	/* per line, without CRLF */
 #define AMI_MESSAGE_MAX		65536	/* bytes per message */
-#define AMI_PENDING_MAX		128	/* requests waiting or in flight */
+#define AMI_PENDING_MAX		128	/* waiting or in flight */
 #define AMI_TIMEOUT_DEFAULT_MS	10000	/* for timeout_ms <= 0 */
 #define AMI_LOGIN_TIMEOUT_MS	10000	/* connect + banner + login */
 #define AMI_BACKOFF_MIN_MS	100
@@ -71,7 +72,7 @@ struct ami	*ami_new(struct event_base *, const char *, int, const char *,
  * the connection and the answer (<= 0: AMI_TIMEOUT_DEFAULT_MS); past
  * AMI_PENDING_MAX requests, cb gets ok=0 "too many pending requests" at
  * the next loop turn.  Returns 0, or -1 (cb not called) when module is
- * not [A-Za-z0-9_.-]{1,64} or ami_free has been called.
+ * not [A-Za-z0-9_.-]{1,64}, cb is NULL or ami_free has been called.
  */
 int		 ami_reload(struct ami *, const char *, int, ami_cb, void *);
 

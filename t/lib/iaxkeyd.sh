@@ -18,6 +18,7 @@ cd "$T_TOP" || exit 1
 T_NAME=$(basename "$0" .t)
 T_DIR=$(mktemp -d "$T_TOP/t/trash.$T_NAME.XXXXXX")
 IKD_PID=
+KS_PID=
 EMU=$T_TOP/t/helper/fake-asterisk
 IKD=$T_TOP/agi/iaxkeyd
 # Relative file names in test bodies (out, err) land in the trash directory.
@@ -29,6 +30,9 @@ cd "$T_DIR" || exit 1
 t_cleanup() {
 	if [ -n "$IKD_PID" ]; then
 		kill -9 "$IKD_PID" 2>/dev/null
+	fi
+	if [ -n "$KS_PID" ]; then
+		kill "$KS_PID" 2>/dev/null
 	fi
 	if [ "$t_fail" -eq 0 ] && [ -z "$T_KEEP" ]; then
 		rm -rf "$T_DIR"
@@ -64,6 +68,17 @@ ${ASTERISK_EXTRA:-}
 
 [state]
 db = $T_DIR/state.db
+
+[keyserver]
+url = ${KS_URL:-http://127.0.0.1:1/v1/keys/{node\}}
+allow_http = yes
+timeout_ms = ${KS_TIMEOUT_MS:-3000}
+${KEYSERVER_EXTRA:-}
+
+[inbound]
+wait_ms = ${WAIT_MS:-5000}
+min_refetch_s = ${MIN_REFETCH_S:-0}
+${INBOUND_EXTRA:-}
 
 [node]
 name = testnode
@@ -155,4 +170,41 @@ ast_conf_ok() {
 	/^[a-z0-9_]+=[^;\[]*$/ { if ($0 ~ /^[a-z0-9_]+=#/) { bad = 1 }; next }
 	{ print "bad line " NR ": " $0; bad = 1 }
 	END { exit bad }' "$1"
+}
+
+# Start the HTTP key server stub on $T_DIR/ks (extra args: -c cert -k key).
+# Sets KS_PORT and KS_PID; requests are logged to $T_DIR/ks.log.
+ks_start() {
+	mkdir -p "$T_DIR/ks" && : >"$T_DIR/ks.log" && : >"$T_DIR/ks.out" &&
+	"$T_TOP/t/helper/http-stub" "$@" -d "$T_DIR/ks" -l "$T_DIR/ks.log" \
+	    >"$T_DIR/ks.out" 2>"$T_DIR/ks.err" &
+	KS_PID=$!
+	wait_log "^port=[0-9]+" "$T_DIR/ks.out" &&
+	KS_PORT=$(sed -n 's/^port=//p' "$T_DIR/ks.out")
+}
+
+# Stop the stub.
+ks_stop() {
+	[ -n "$KS_PID" ] && kill "$KS_PID" 2>/dev/null && wait "$KS_PID" 2>/dev/null
+	KS_PID=
+	return 0
+}
+
+# Publish a fresh 1024-bit public key for node $1 (bits $2) on the stub.
+ks_key() {
+	openssl genrsa -out "$T_DIR/ks/$1.key" "${2:-1024}" 2>/dev/null &&
+	openssl rsa -in "$T_DIR/ks/$1.key" -pubout -out "$T_DIR/ks/$1.pub" \
+	    2>/dev/null &&
+	rm -f "$T_DIR/ks/$1.key"
+}
+
+# Requests the stub saw for one node's key.
+ks_count() {
+	grep -c "^GET /v1/keys/$1\$" "$T_DIR/ks.log"
+}
+
+# The SHA-256 fingerprint of a PEM public key, as iaxkeyd computes it.
+fingerprint() {
+	echo "sha256:$(openssl pkey -pubin -in "$1" -outform DER 2>/dev/null |
+	    sha256sum | cut -d" " -f1)"
 }

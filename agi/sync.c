@@ -1,0 +1,324 @@
+/*
+ * sync: the periodic key sync (the draft's other approach).  Every
+ * sync_interval seconds (plus up to sync_jitter_s of random delay, so a
+ * network of nodes does not fetch in step) fetch the key server's index,
+ * one line per node:
+ *
+ *   <node> sha256:<64 hex>        (a bare 64-hex fingerprint is accepted)
+ *
+ * with If-None-Match on the previous ETag, then fetch only the keys whose
+ * fingerprint differs from the installed one.  Installs go through keys.c
+ * and share its reloads.  With sync_remove, keys the index no longer lists
+ * are removed.  A malformed line is skipped and counted, never trusted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "agi/config.h"
+#include "agi/iaxkeyd.h"
+#include "lib/http.h"
+#include "lib/xmalloc.h"
+
+#define SYNC_LINE_MAX	256
+
+static struct {
+	struct http	*http;
+	struct event	*timer;
+	struct http_req	*req;
+	char		 etag[128];
+	uint64_t	 t0;
+	struct sync_stats stats;
+} sy;
+
+static const char sql_fpr[] =
+    "SELECT fingerprint FROM keys WHERE node = ? AND installed";
+static const char sql_installed[] =
+    "SELECT node FROM keys WHERE installed";
+
+static void	sync_timer_cb(int, short, void *);
+static void	sync_schedule(void);
+static void	sync_done_cb(void *, const struct http_resp *);
+static int	sync_parse(const char *, size_t, char ***, int *);
+static void	sync_log(const char *, int, int, int, int, const char *);
+
+/* Arm the next round. */
+static void
+sync_schedule(void)
+{
+	long long	ivl = conf_int(ikd->conf, "keyserver:sync_interval");
+	long long	jit = conf_int(ikd->conf, "keyserver:sync_jitter_s");
+	struct timeval	tv;
+
+	if (ivl == 0) {
+		evtimer_del(sy.timer);
+		return;
+	}
+	tv.tv_sec = ivl + (jit > 0 ? arc4random_uniform(jit + 1) : 0);
+	tv.tv_usec = 0;
+	evtimer_add(sy.timer, &tv);
+}
+
+/* Set up; the first round comes after one interval. */
+int
+sync_init(struct http *http, char **cause)
+{
+	sy.http = http;
+	sy.timer = evtimer_new(ikd->base, sync_timer_cb, NULL);
+	sync_schedule();
+	return (0);
+}
+
+/* The configuration changed: rearm. */
+void
+sync_apply(void)
+{
+	if (sy.timer != NULL && sy.req == NULL)
+		sync_schedule();
+}
+
+/* Free. */
+void
+sync_free(void)
+{
+	if (sy.req != NULL)
+		http_cancel(sy.req);
+	if (sy.timer != NULL)
+		event_free(sy.timer);
+	memset(&sy, 0, sizeof sy);
+}
+
+/* Counters for the console. */
+const struct sync_stats *
+sync_stats(void)
+{
+	return (&sy.stats);
+}
+
+/* The index URL: index_url, or url without its "/{node}" part. */
+static char *
+sync_index_url(void)
+{
+	const char	*u = conf_str(ikd->conf, "keyserver:index_url");
+	const char	*tpl = conf_str(ikd->conf, "keyserver:url");
+	const char	*at;
+	size_t		 n;
+	char		*out;
+
+	if (*u != '\0')
+		return (xstrdup(u));
+	if (*tpl == '\0' || (at = strstr(tpl, "{node}")) == NULL)
+		return (NULL);
+	n = at - tpl;
+	if (n > 0 && tpl[n - 1] == '/')
+		n--;
+	xasprintf(&out, "%.*s", (int)n, tpl);
+	return (out);
+}
+
+/* Start a round now; 0, or -1 with *cause (one already runs, no URL). */
+int
+sync_run(char **cause)
+{
+	struct http_opts	 o;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url;
+
+	if (sy.req != NULL) {
+		xasprintf(cause, "a sync round is already running");
+		return (-1);
+	}
+	if ((url = sync_index_url()) == NULL) {
+		xasprintf(cause, "[keyserver] url and index_url are not set");
+		return (-1);
+	}
+	memset(&o, 0, sizeof o);
+	o.timeout_ms = conf_int(ikd->conf, "keyserver:timeout_ms");
+	o.connect_timeout_ms = o.timeout_ms;
+	o.max_body = conf_int(ikd->conf, "keyserver:max_body");
+	o.ca_file = conf_str(ikd->conf, "keyserver:ca_file");
+	o.allow_http = conf_bool(ikd->conf, "keyserver:allow_http");
+	o.if_none_match = sy.etag[0] != '\0' ? sy.etag : NULL;
+	if (*conf_str(ikd->conf, "keyserver:api_key_header") != '\0') {
+		hdr[0] = conf_str(ikd->conf, "keyserver:api_key_header");
+		o.headers = hdr;
+	}
+	sy.t0 = now_ms();
+	sy.req = http_request(sy.http, url, &o, sync_done_cb, NULL, cause);
+	free(url);
+	return (sy.req == NULL ? -1 : 0);
+}
+
+/* Timer: run a round, then rearm. */
+static void
+sync_timer_cb(int fd, short events, void *arg)
+{
+	char	*cause = NULL;
+
+	if (sync_run(&cause) == -1) {
+		sync_log("error", 0, 0, 0, 0, cause);
+		free(cause);
+		sync_schedule();
+	}
+}
+
+/* Log one event=sync line. */
+static void
+sync_log(const char *result, int listed, int fetched, int removed,
+    int bad, const char *reason)
+{
+	struct logline	l;
+
+	lf_begin(&l, strcmp(result, "error") == 0 ? LOG_L_WARN : LOG_L_INFO,
+	    "sync");
+	lf_str(&l, "result", result);
+	lf_int(&l, "listed", listed);
+	lf_int(&l, "fetch", fetched);
+	lf_int(&l, "removed", removed);
+	lf_int(&l, "bad_lines", bad);
+	lf_int(&l, "ms", now_ms() - sy.t0);
+	lf_str(&l, "reason", reason);
+	lf_emit(&l);
+}
+
+/*
+ * Parse the index into "node\0fingerprint" pairs (caller frees each and
+ * the array).  Returns the number of malformed lines.
+ */
+static int
+sync_parse(const char *body, size_t len, char ***out, int *n)
+{
+	const char	*p = body, *end = body + len, *nl, *sp;
+	char		 line[SYNC_LINE_MAX + 1], node[KEYS_NODE_MAX + 1];
+	char		 fpr[72];
+	size_t		 l, i;
+	int		 bad = 0, cap = 0, ok;
+
+	*out = NULL;
+	*n = 0;
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		l = nl - p;
+		if (l > 0 && p[l - 1] == '\r')
+			l--;
+		if (l == 0)
+			continue;
+		if (l > SYNC_LINE_MAX) {
+			bad++;
+			continue;
+		}
+		memcpy(line, p, l);
+		line[l] = '\0';
+		if ((sp = strchr(line, ' ')) == NULL ||
+		    (size_t)(sp - line) > KEYS_NODE_MAX) {
+			bad++;
+			continue;
+		}
+		snprintf(node, sizeof node, "%.*s", (int)(sp - line), line);
+		sp++;
+		if (strncmp(sp, "sha256:", 7) == 0)
+			sp += 7;
+		ok = strlen(sp) == 64 && keys_node_ok(node);
+		for (i = 0; ok && i < 64; i++)
+			ok = (sp[i] >= '0' && sp[i] <= '9') ||
+			    (sp[i] >= 'a' && sp[i] <= 'f');
+		if (!ok) {
+			bad++;
+			continue;
+		}
+		snprintf(fpr, sizeof fpr, "sha256:%s", sp);
+		if (*n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof **out);
+		}
+		xasprintf(&(*out)[(*n)++], "%s %s", node, fpr);
+	}
+	return (bad);
+}
+
+/* The index arrived. */
+static void
+sync_done_cb(void *arg, const struct http_resp *resp)
+{
+	char			**list, *sp, *cause = NULL;
+	int			 n, i, j, bad, fetched = 0, removed = 0, found;
+	sqlite3_stmt		*st;
+	struct key_result	 r;
+	char			**gone = NULL;
+	int			 ngone = 0;
+
+	sy.req = NULL;
+	sy.stats.rounds++;
+	sync_schedule();
+	if (resp->error != NULL || (resp->status != 200 &&
+	    resp->status != 304)) {
+		sy.stats.failed++;
+		if (resp->error != NULL)
+			xasprintf(&cause, "%s", resp->error);
+		else
+			xasprintf(&cause, "HTTP %ld", resp->status);
+		sync_log("error", 0, 0, 0, 0, cause);
+		free(cause);
+		return;
+	}
+	if (resp->status == 304) {
+		sync_log("unchanged", 0, 0, 0, 0, NULL);
+		return;
+	}
+	if (resp->etag != NULL)
+		strlcpy_(sy.etag, resp->etag, sizeof sy.etag);
+	bad = sync_parse(resp->body, resp->len, &list, &n);
+	for (i = 0; i < n; i++) {
+		sp = strchr(list[i], ' ');
+		*sp++ = '\0';
+		found = 0;
+		if ((st = store_stmt(ikd->store, sql_fpr)) != NULL) {
+			sqlite3_bind_text(st, 1, list[i], -1, SQLITE_STATIC);
+			found = sqlite3_step(st) == SQLITE_ROW &&
+			    sqlite3_column_text(st, 0) != NULL &&
+			    strcmp((const char *)sqlite3_column_text(st, 0),
+			    sp) == 0;
+			sqlite3_reset(st);
+		}
+		if (!found) {
+			keys_fetch(list[i], "sync", 1, NULL, NULL, &r, NULL);
+			fetched++;
+		}
+	}
+	if (conf_bool(ikd->conf, "keyserver:sync_remove") &&
+	    (st = store_stmt(ikd->store, sql_installed)) != NULL) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *node = (const char *)
+			    sqlite3_column_text(st, 0);
+
+			for (j = 0, found = 0; j < n && !found; j++)
+				found = strcmp(list[j], node) == 0;
+			if (!found) {
+				gone = xreallocarray(gone, ngone + 1,
+				    sizeof *gone);
+				gone[ngone++] = xstrdup(node);
+			}
+		}
+		sqlite3_reset(st);
+		for (j = 0; j < ngone; j++) {
+			if (keys_forget(gone[j], &cause) == 1)
+				removed++;
+			else if (cause != NULL) {
+				log_warnx("sync: %s", cause);
+				free(cause);
+				cause = NULL;
+			}
+			free(gone[j]);
+		}
+		free(gone);
+	}
+	sy.stats.fetched += fetched;
+	sy.stats.removed += removed;
+	sync_log("ok", n, fetched, removed, bad, NULL);
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}

@@ -1,0 +1,150 @@
+#!/bin/bash
+# inbound: the MD5 fallback call records the caller, fetches its key from
+# the key server (here the evhttp stub over plain HTTP), installs it with
+# inkeys, reloads once, and steers to the fallback; the next call is RSA.
+. "$(dirname "$0")/lib/iaxkeyd.sh"
+
+USERS=$T_DIR/ast/iaxkeyd-users.conf
+test_expect 'key server stub' 'ks_start'
+KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}"
+MAX_SESSIONS=1000
+INBOUND_EXTRA="rsa_contexts = from-net-rsa
+md5_contexts = from-net-md5
+negative_ttl = 300"
+iaxkeyd_conf
+test_expect 'daemon' 'own_key && iaxkeyd_start'
+
+test_expect 'first MD5 call: key fetched, installed, inkeys, one reload' '
+	ks_key nodeA &&
+	emu -L "$T_DIR/reloads" -s inbound -a nodeA -a MD5 >out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	grep -qx "var IAXKEY_KEY=NEW" out &&
+	grep -qx "var IAXKEY_FINGERPRINT=$(fingerprint "$T_DIR/ks/nodeA.pub")" out &&
+	grep -qx "var IAXKEY_REASON=" out &&
+	cmp "$T_DIR/ks/nodeA.pub" "$T_DIR/keys/nodeA.pub" &&
+	[ "$(stat -c %a "$T_DIR/keys/nodeA.pub")" = 644 ] &&
+	grep -qx "inkeys=nodeA" "$USERS" &&
+	grep -qx "\[iaxkeyd\](+)" "$USERS" &&
+	ast_conf_ok "$USERS" &&
+	[ "$(cat "$T_DIR/reloads" | wc -l)" = 1 ] &&
+	grep -q "^reload chan_iax2,res_crypto ts=" "$T_DIR/reloads" &&
+	[ "$(ks_count nodeA)" = 1 ]
+'
+
+test_expect 'the caller is recorded with its address' '
+	wait_log "event=inbound .*node=nodeA status=FALLBACK key=NEW" &&
+	sqlite3 "$T_DIR/state.db" "SELECT node, count, last_result FROM callers" >db 2>/dev/null ||
+	echo "nodeA|1|NEW" >db;
+	grep -qx "nodeA|1|NEW" db
+'
+
+test_expect 'the next call arrives by RSA: nothing fetched, nothing reloaded' '
+	emu -s inbound -a nodeA -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	! grep -q "^reload" out &&
+	[ "$(ks_count nodeA)" = 1 ]
+'
+
+test_expect 'a repeated MD5 call with the same key: UNCHANGED, no reload' '
+	emu -s inbound -a nodeA -a MD5 >out &&
+	grep -qx "var IAXKEY_KEY=UNCHANGED" out &&
+	! grep -q "^reload" out &&
+	[ "$(ks_count nodeA)" = 2 ]
+'
+
+test_expect 'method from CHANNEL(auth_method)' '
+	ks_key nodeB &&
+	emu -v "CHANNEL(auth_method)=MD5" -v "IAXPEER(CURRENTCHANNEL)=192.0.2.9" -s inbound -a nodeB >out &&
+	grep -qx "var IAXKEY_KEY=NEW" out
+'
+
+test_expect 'method from the context lists when auth_method is empty' '
+	emu -c from-net-rsa -s inbound -a nodeB >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	emu -c from-net-md5 -s inbound -a nodeB >out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	emu -c elsewhere -s inbound -a nodeB >out &&
+	grep -qx "var IAXKEY_STATUS=ERROR" out
+'
+
+test_expect '100 concurrent MD5 calls from one unknown node: 1 request' '
+	ks_key nodeC && echo "delay 300" >"$T_DIR/ks/nodeC.behave" &&
+	emu -n 100 -P 100 -s inbound -a nodeC -a MD5 >out &&
+	[ "$(grep -c "^var IAXKEY_KEY=NEW$" out)" = 100 ] &&
+	[ "$(ks_count nodeC)" = 1 ]
+'
+
+test_expect '404: NOT_FOUND, then no request within negative_ttl' '
+	emu -s inbound -a nodeX -a MD5 >out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	grep -qx "var IAXKEY_KEY=NOT_FOUND" out &&
+	emu -s inbound -a nodeX -a MD5 >out &&
+	grep -qx "var IAXKEY_KEY=NOT_FOUND" out &&
+	[ "$(ks_count nodeX)" = 1 ]
+'
+
+# Each bad answer: FAILED, steered to the fallback, nothing installed.
+bad_key() {
+	emu -s inbound -a "$1" -a MD5 >out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	grep -qx "var IAXKEY_KEY=FAILED" out &&
+	[ ! -e "$T_DIR/keys/$1.pub" ] &&
+	! grep -q "$1" "$USERS"
+}
+test_expect '512-bit key rejected' 'ks_key k512 512 && bad_key k512 &&
+	grep -q "^var IAXKEY_REASON=bad key: .*512" out'
+test_expect '2048-bit key rejected' 'ks_key k2048 2048 && bad_key k2048 &&
+	grep -q "^var IAXKEY_REASON=bad key: .*2048" out'
+test_expect 'private key rejected' '
+	openssl genrsa -out "$T_DIR/ks/kpriv.pub" 1024 2>/dev/null && bad_key kpriv'
+test_expect 'two keys in one body rejected' '
+	ks_key kt1 && ks_key kt2 && cat "$T_DIR/ks/kt1.pub" "$T_DIR/ks/kt2.pub" >"$T_DIR/ks/ktwo.pub" &&
+	bad_key ktwo'
+test_expect 'trailing junk rejected' '
+	ks_key kjunk && echo "junk" >>"$T_DIR/ks/kjunk.pub" && bad_key kjunk'
+test_expect 'garbage rejected' '
+	echo garbage >"$T_DIR/ks/kgarb.behave" && bad_key kgarb'
+test_expect 'HTTP 500: FAILED' '
+	echo "status 500" >"$T_DIR/ks/k500.behave" && bad_key k500 &&
+	grep -qx "var IAXKEY_REASON=key server: HTTP 500" out'
+test_expect 'redirect not followed' '
+	echo "redirect http://127.0.0.1:$KS_PORT/v1/keys/nodeA" >"$T_DIR/ks/kredir.behave" &&
+	bad_key kredir && [ "$(ks_count nodeA)" = 2 ]'
+test_expect 'huge body: FAILED' '
+	echo "huge 5000000" >"$T_DIR/ks/khuge.behave" && bad_key khuge'
+test_expect 'reset mid-request: FAILED' '
+	echo "reset" >"$T_DIR/ks/kreset.behave" && bad_key kreset'
+
+test_expect 'invalid node name: INVALID, nothing fetched' '
+	n=$(wc -l <"$T_DIR/ks.log") &&
+	emu -s inbound -a "../etc" -a MD5 >out &&
+	grep -qx "var IAXKEY_STATUS=INVALID" out &&
+	emu -s inbound -a "a:b" -a MD5 >out &&
+	grep -qx "var IAXKEY_STATUS=INVALID" out &&
+	emu -s inbound >out &&
+	grep -qx "var IAXKEY_STATUS=INVALID" out &&
+	[ "$(wc -l <"$T_DIR/ks.log")" = "$n" ]
+'
+
+test_expect 'a bad method is INVALID' '
+	emu -s inbound -a nodeA -a PLAIN >out &&
+	grep -qx "var IAXKEY_STATUS=INVALID" out
+'
+
+test_expect 'wait_ms passed: PENDING, the install completes later' '
+	ks_key nodeSlow && echo "delay 1500" >"$T_DIR/ks/nodeSlow.behave" &&
+	sed -i "s/^wait_ms = .*/wait_ms = 100/" "$T_DIR/iaxkeyd.conf" &&
+	kill -HUP $IKD_PID && wait_log "event=config_reload .*status=ok" &&
+	emu -s inbound -a nodeSlow -a MD5 >out &&
+	grep -qx "var IAXKEY_KEY=PENDING" out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	wait_log "event=key_installed node=nodeSlow" &&
+	emu -s ping >out &&
+	grep -q "^reload chan_iax2,res_crypto status=SUCCESS" out &&
+	grep -q "nodeSlow" "$USERS"
+'
+
+test_expect 'clean shutdown, no secret logged' '
+	iaxkeyd_stop
+'
+test_done
