@@ -154,6 +154,7 @@ emu_bg() {
 
 # Make the node's own key pair, as astgenkey does, mode 0600.
 own_key() {
+	mkdir -p "$T_DIR/keys" &&
 	openssl genrsa -out "$T_DIR/keys/${1:-testnode}.key" 1024 2>/dev/null &&
 	chmod 600 "$T_DIR/keys/${1:-testnode}.key" &&
 	openssl rsa -in "$T_DIR/keys/${1:-testnode}.key" -pubout \
