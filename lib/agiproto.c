@@ -8,6 +8,7 @@
 #include "lib/xmalloc.h"
 
 static int	agi_env_key_ok(const char *, size_t);
+static void	agi_env_resize(struct agi_env *, size_t);
 static int	agi_hexval(int);
 
 /* Start an empty environment. */
@@ -22,7 +23,28 @@ void
 agi_env_clear(struct agi_env *env)
 {
 	free(env->buf);
+	free(env->vars);
+	free(env->args);
 	agi_env_init(env);
+}
+
+/* Move the text to a buffer of nsize bytes and rebase every pointer. */
+static void
+agi_env_resize(struct agi_env *env, size_t nsize)
+{
+	char	*old = env->buf;
+	int	 i;
+
+	env->buf = xrealloc(env->buf, nsize);
+	env->size = nsize;
+	if (old == NULL || old == env->buf)
+		return;
+	for (i = 0; i < env->nvars; i++) {
+		env->vars[i].key = env->buf + (env->vars[i].key - old);
+		env->vars[i].value = env->buf + (env->vars[i].value - old);
+	}
+	for (i = 1; i <= env->nargs; i++)
+		env->args[i] = env->buf + (env->args[i] - old);
 }
 
 /* 1 when key is "agi_" followed by [a-z0-9_]. */
@@ -82,26 +104,19 @@ agi_env_add(struct agi_env *env, const char *line, size_t len,
 			return (-2);
 		}
 	}
-	if (env->buf == NULL) {
-		env->size = 2048;
-		env->buf = xmalloc(env->size);
-	}
 	if (env->used + need > env->size) {
-		/* Rebase the stored pointers after growing. */
-		char	*old = env->buf;
-		size_t	 nsize = env->size;
+		size_t nsize = env->size == 0 ? 1024 : env->size;
 
 		while (env->used + need > nsize)
 			nsize *= 2;
-		env->buf = xrealloc(env->buf, nsize);
-		env->size = nsize;
-		for (i = 0; i < env->nvars; i++) {
-			env->vars[i].key = env->buf + (env->vars[i].key - old);
-			env->vars[i].value = env->buf +
-			    (env->vars[i].value - old);
-		}
-		for (i = 1; i <= env->nargs; i++)
-			env->args[i] = env->buf + (env->args[i] - old);
+		agi_env_resize(env, nsize);
+	}
+	if (env->nvars == env->capvars) {
+		env->capvars = env->capvars == 0 ? 32 : env->capvars * 2;
+		if (env->capvars > AGI_ENV_LINES_MAX)
+			env->capvars = AGI_ENV_LINES_MAX;
+		env->vars = xreallocarray(env->vars, env->capvars,
+		    sizeof *env->vars);
 	}
 	key = env->buf + env->used;
 	memcpy(key, line, klen);
@@ -126,6 +141,12 @@ agi_env_add(struct agi_env *env, const char *line, size_t len,
 			*cause = "argument out of order";
 			return (-2);
 		}
+		if (env->nargs + 1 >= env->capargs) {
+			env->capargs = env->capargs == 0 ? 8 :
+			    env->capargs * 2;
+			env->args = xreallocarray(env->args, env->capargs,
+			    sizeof *env->args);
+		}
 		env->args[++env->nargs] = value;
 	}
 	env->vars[env->nvars].key = key;
@@ -146,6 +167,13 @@ agi_env_finish(struct agi_env *env, const char **cause)
 	if (agi_env_get(env, "agi_request") == NULL) {
 		*cause = "environment without agi_request";
 		return (-1);
+	}
+	if (env->used < env->size)
+		agi_env_resize(env, env->used);
+	if (env->nvars < env->capvars) {
+		env->vars = xreallocarray(env->vars, env->nvars,
+		    sizeof *env->vars);
+		env->capvars = env->nvars;
 	}
 	return (0);
 }

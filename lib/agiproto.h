@@ -23,13 +23,17 @@ struct agi_env_var {
 	const char	*value;
 };
 
+/*
+ * Sized to what Asterisk sent: a session that waits holds only its own
+ * block (about 0.6 KiB for the usual 22 keys), since thousands may wait.
+ */
 struct agi_env {
 	char			*buf;		/* keys and values, NUL-separated */
 	size_t			 used, size;
-	struct agi_env_var	 vars[AGI_ENV_LINES_MAX];
-	int			 nvars;
-	const char		*args[AGI_ARGS_MAX + 1];	/* [1..nargs] */
-	int			 nargs;
+	struct agi_env_var	*vars;
+	int			 nvars, capvars;
+	const char		**args;		/* [1..nargs] */
+	int			 nargs, capargs;
 };
 
 void		 agi_env_init(struct agi_env *);
@@ -44,7 +48,10 @@ void		 agi_env_clear(struct agi_env *);
  */
 int		 agi_env_add(struct agi_env *, const char *, size_t,
 		    const char **);
-/* Check the finished block (at least agi_request); 0 or -1 with *cause. */
+/*
+ * Check the finished block (at least agi_request) and trim its storage;
+ * 0 or -1 with *cause.
+ */
 int		 agi_env_finish(struct agi_env *, const char **);
 /* Value of key, or NULL. */
 const char	*agi_env_get(const struct agi_env *, const char *);
