@@ -6,7 +6,7 @@ CC	?= cc
 PKGS	 = libevent libevent_openssl openssl libcurl sqlite3
 DEBPKGS	 = build-essential pkg-config libevent-dev libssl-dev \
 	   libcurl4-openssl-dev libiniparser-dev libsqlite3-dev openssl \
-	   netcat-openbsd
+	   netcat-openbsd sqlite3
 PREFIX	?= /usr/local
 DESTDIR	?=
 SANITIZE ?=
@@ -87,6 +87,7 @@ deps:
 need-deps:
 	@pkg-config --exists $(PKGS) && [ -f /usr/include/iniparser/iniparser.h ] \
 	    && command -v nc >/dev/null && command -v openssl >/dev/null \
+	    && command -v sqlite3 >/dev/null \
 	    || $(MAKE) --no-print-directory deps
 
 run: need-deps

@@ -176,7 +176,8 @@ ast_conf_ok() {
 # Start the HTTP key server stub on $T_DIR/ks (extra args: -c cert -k key).
 # Sets KS_PORT and KS_PID; requests are logged to $T_DIR/ks.log.
 ks_start() {
-	mkdir -p "$T_DIR/ks" && : >"$T_DIR/ks.log" && : >"$T_DIR/ks.out" &&
+	mkdir -p "$T_DIR/ks" && : >"$T_DIR/ks.log" && : >"$T_DIR/ks.out" ||
+	    return 1
 	"$T_TOP/t/helper/http-stub" "$@" -d "$T_DIR/ks" -l "$T_DIR/ks.log" \
 	    >"$T_DIR/ks.out" 2>"$T_DIR/ks.err" &
 	KS_PID=$!
@@ -191,12 +192,14 @@ ks_stop() {
 	return 0
 }
 
-# Publish a fresh 1024-bit public key for node $1 (bits $2) on the stub.
+# Publish a fresh 1024-bit public key for node $1 (bits $2) on the stub,
+# atomically (the stub may be reading the directory).
 ks_key() {
-	openssl genrsa -out "$T_DIR/ks/$1.key" "${2:-1024}" 2>/dev/null &&
-	openssl rsa -in "$T_DIR/ks/$1.key" -pubout -out "$T_DIR/ks/$1.pub" \
+	openssl genrsa -out "$T_DIR/new.key" "${2:-1024}" 2>/dev/null &&
+	openssl rsa -in "$T_DIR/new.key" -pubout -out "$T_DIR/new.pub" \
 	    2>/dev/null &&
-	rm -f "$T_DIR/ks/$1.key"
+	rm -f "$T_DIR/new.key" &&
+	mv "$T_DIR/new.pub" "$T_DIR/ks/$1.pub"
 }
 
 # Requests the stub saw for one node's key.
