@@ -48,6 +48,8 @@ struct keyfetch {
 	const char		*source;
 	char			*url;		/* redacted, for logs */
 	uint64_t		 t0;
+	struct event		*fail;		/* delivers a local failure */
+	char			*fail_reason;
 	TAILQ_HEAD(, keywaiter)	 waiters;
 };
 
@@ -105,6 +107,8 @@ static struct keynode	*keys_node(const char *, int);
 static void		 keys_start(struct keyfetch *);
 static void		 keys_next(void);
 static void		 keys_done_cb(void *, const struct http_resp *);
+static void		 keys_fail_cb(int, short, void *);
+static void		 keys_fetch_free(struct keyfetch *);
 static void		 keys_deliver(struct keyfetch *, struct key_result *);
 static void		 keys_install(struct keyfetch *, const char *, size_t,
 			    struct key_result *);
@@ -183,14 +187,11 @@ keys_free(void)
 	while ((kn = TAILQ_FIRST(&ks.nodes)) != NULL) {
 		TAILQ_REMOVE(&ks.nodes, kn, entry);
 		if ((kf = kn->fetch) != NULL) {
-			if (kf->req != NULL)
-				http_cancel(kf->req);
 			while ((w = TAILQ_FIRST(&kf->waiters)) != NULL) {
 				TAILQ_REMOVE(&kf->waiters, w, entry);
 				free(w);
 			}
-			free(kf->url);
-			free(kf);
+			keys_fetch_free(kf);
 		}
 		free(kn);
 	}
@@ -344,7 +345,7 @@ keys_start(struct keyfetch *kf)
 	struct http_opts	 o;
 	const char		*hdr[2] = { NULL, NULL };
 	char			*url = NULL, *cause = NULL;
-	struct key_result	 r;
+	struct timeval		 tv = { 0, 0 };
 
 	memset(&o, 0, sizeof o);
 	o.timeout_ms = conf_int(ikd->conf, "keyserver:timeout_ms");
@@ -363,13 +364,41 @@ keys_start(struct keyfetch *kf)
 	kf->req = http_request(ks.http, url, &o, keys_done_cb, kf, &cause);
 	free(url);
 	if (kf->req == NULL) {
+		/* Deliver on the next loop turn, as a response would be. */
 		ks.inflight--;
-		memset(&r, 0, sizeof r);
-		r.outcome = KEY_FAILED;
-		r.reason = cause;
-		keys_deliver(kf, &r);
-		free(cause);
+		kf->fail_reason = cause;
+		kf->fail = evtimer_new(ikd->base, keys_fail_cb, kf);
+		evtimer_add(kf->fail, &tv);
 	}
+}
+
+/* A request that could not even start. */
+static void
+keys_fail_cb(int fd, short events, void *arg)
+{
+	struct keyfetch		*kf = arg;
+	struct key_result	 r;
+	char			 reason[256];
+
+	memset(&r, 0, sizeof r);
+	snprintf(reason, sizeof reason, "key server: %s", kf->fail_reason);
+	r.outcome = KEY_FAILED;
+	r.reason = reason;
+	keys_deliver(kf, &r);
+	keys_next();
+}
+
+/* Free a fetch and what it holds (its waiters must be gone). */
+static void
+keys_fetch_free(struct keyfetch *kf)
+{
+	if (kf->req != NULL)
+		http_cancel(kf->req);
+	if (kf->fail != NULL)
+		event_free(kf->fail);
+	free(kf->fail_reason);
+	free(kf->url);
+	free(kf);
 }
 
 /* A response (or a transport failure). */
@@ -440,8 +469,8 @@ keys_deliver(struct keyfetch *kf, struct key_result *r)
 		w->cb(w->arg, r);
 		free(w);
 	}
-	free(kf->url);
-	free(kf);
+	kf->req = NULL;
+	keys_fetch_free(kf);
 }
 
 /* Record a fetch outcome that installed nothing. */
