@@ -37,7 +37,7 @@ static int	detach(void);
 static void	ready(int);
 static int	log_setup(const struct conf *, char **);
 static void	signal_cb(int, short, void *);
-static void	reload_config(void);
+
 static void	drained(void);
 static void	pidfile_write(void);
 
@@ -128,10 +128,11 @@ log_setup(const struct conf *conf, char **cause)
 
 /*
  * Load the configuration again; keep the old one when the new one fails.
- * The event is logged before new log settings take effect.
+ * The event is logged before new log settings take effect.  Returns 0, or
+ * -1 when the old configuration stays.
  */
-static void
-reload_config(void)
+int
+iaxkeyd_reload_config(void)
 {
 	struct conf	*conf;
 	char		*cause = NULL;
@@ -164,6 +165,7 @@ reload_config(void)
 		log_warnx("log settings not applied: %s", cause);
 		free(cause);
 	}
+	return (conf == NULL ? -1 : 0);
 }
 
 /* Write [daemon] pid_file when one is configured. */
@@ -211,7 +213,7 @@ signal_cb(int sig, short events, void *arg)
 		server_drain(drained);
 		break;
 	case SIGHUP:
-		reload_config();
+		iaxkeyd_reload_config();
 		break;
 	case SIGUSR1:
 		if (log_reopen(&cause) == -1) {

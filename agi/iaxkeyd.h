@@ -46,6 +46,8 @@ struct iaxkeyd {
 extern struct iaxkeyd	*ikd;
 /* Milliseconds on the monotonic clock. */
 uint64_t	 now_ms(void);
+/* SIGHUP: reload the configuration; 0, or -1 when the old one stays. */
+int		 iaxkeyd_reload_config(void);
 
 /* server.c: listeners, accept, session table, limits, drain. */
 struct server_limits {

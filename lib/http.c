@@ -3,11 +3,11 @@
  * http.h for the contract).
  *
  * Re-entrancy: user callbacks run only from http_drain, after
- * curl_multi_socket_action has returned, so they never run inside
- * libcurl.  Every entry from the loop holds h->busy; http_free from a
- * callback cancels the requests and marks the client dying, and the last
- * http_leave frees it.  A request is unlinked and its easy handle removed
- * before its callback runs.
+ * curl_multi_socket_action has returned, and from a request's own
+ * deadline timer, so they never run inside libcurl.  Every entry from the
+ * loop holds h->busy; http_free from a callback cancels the requests and
+ * marks the client dying, and the last http_leave frees it.  A request
+ * is unlinked and its easy handle removed before its callback runs.
  */
 #include <sys/queue.h>
 
@@ -43,6 +43,8 @@ struct http_req {
 	void			*arg;
 	unsigned long long	 id;
 	uint64_t		 t_start;
+	long			 timeout_ms;
+	struct event		*deadline;
 	int			 delivering;	/* its callback runs */
 
 	size_t			 max_body;
@@ -84,7 +86,8 @@ static void	 http_enter(struct http *);
 static void	 http_leave(struct http *);
 static void	 http_destroy(struct http *);
 static void	 http_drain(struct http *);
-static void	 http_done(struct http_req *, CURLcode);
+static void	 http_deadline_event(evutil_socket_t, short, void *);
+static void	 http_done(struct http_req *, CURLcode, const char *);
 static void	 http_req_free(struct http_req *);
 static size_t	 http_write_cb(char *, size_t, size_t, void *);
 static size_t	 http_header_cb(char *, size_t, size_t, void *);
@@ -338,13 +341,36 @@ http_drain(struct http *h)
 			curl_multi_remove_handle(h->multi, msg->easy_handle);
 			continue;
 		}
-		http_done((struct http_req *)(void *)priv, result);
+		http_done((struct http_req *)(void *)priv, result, NULL);
 	}
 }
 
-/* One transfer finished: build the response, run the callback, free. */
+/*
+ * A request outlived its timeout: libcurl (7.88) does not time out a
+ * transfer while it waits for a connection under
+ * CURLMOPT_MAX_TOTAL_CONNECTIONS, so each request also has a deadline of
+ * its own, a little after libcurl's, which fails it from the loop.
+ */
 static void
-http_done(struct http_req *req, CURLcode result)
+http_deadline_event(evutil_socket_t fd, short events, void *arg)
+{
+	struct http_req	*req = arg;
+	struct http	*h = req->h;
+
+	snprintf(req->error, sizeof req->error,
+	    "timed out after %ld ms (no connection in time)",
+	    (long)(http_now_ms() - req->t_start));
+	http_enter(h);
+	http_done(req, CURLE_OPERATION_TIMEDOUT, req->error);
+	http_leave(h);
+}
+
+/*
+ * A transfer finished (error: our own text, or NULL): build the response,
+ * run the callback, free the request.
+ */
+static void
+http_done(struct http_req *req, CURLcode result, const char *error)
 {
 	struct http		*h = req->h;
 	struct http_resp	 resp;
@@ -366,7 +392,9 @@ http_done(struct http_req *req, CURLcode result)
 	resp.etag = req->has_etag ? req->etag : NULL;
 	resp.result = (int)result;
 	resp.ms = (long)(http_now_ms() - req->t_start);
-	if (result != CURLE_OK) {
+	if (error != NULL)
+		resp.error = error;
+	else if (result != CURLE_OK) {
 		if (req->toobig || result == CURLE_FILESIZE_EXCEEDED) {
 			snprintf(req->error, sizeof req->error,
 			    "body larger than %zu bytes", req->max_body);
@@ -410,6 +438,8 @@ http_req_free(struct http_req *req)
 		TAILQ_REMOVE(&h->reqs, req, entry);
 		h->ninflight--;
 	}
+	if (req->deadline != NULL)
+		event_free(req->deadline);
 	curl_slist_free_all(req->hdrs);
 	free(req->body);
 	free(req);
@@ -539,8 +569,11 @@ http_check(const char *url, const struct http_opts *o, const char **method,
 		xasprintf(cause, "%s with a body", *method);
 		return (-1);
 	}
-	if (o->timeout_ms < 0 || o->connect_timeout_ms < 0) {
-		*cause = xstrdup("negative timeout");
+	if (o->timeout_ms < 0 || o->connect_timeout_ms < 0 ||
+	    o->timeout_ms > HTTP_TIMEOUT_LIMIT ||
+	    o->connect_timeout_ms > HTTP_TIMEOUT_LIMIT) {
+		xasprintf(cause, "timeout not within 0..%d ms",
+		    HTTP_TIMEOUT_LIMIT);
 		return (-1);
 	}
 	if (o->max_body > HTTP_BODY_LIMIT) {
@@ -605,7 +638,7 @@ http_setopts(struct http_req *req, const char *url,
 	req->hdrs = l;							\
 } while (0)
 
-	timeout = o->timeout_ms > 0 ? o->timeout_ms : HTTP_TIMEOUT_MS;
+	timeout = req->timeout_ms;
 	ctimeout = o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
 	    HTTP_CONNECT_TIMEOUT_MS;
 	protos = o->allow_http ? "http,https" : "https";
@@ -682,6 +715,7 @@ http_request(struct http *h, const char *url, const struct http_opts *opts,
 	static const struct http_opts	 defaults;
 	struct http_req			*req;
 	struct logline			 ll;
+	struct timeval			 tv;
 	const char			*method = "GET", *what = "";
 	char				*redacted;
 	CURLcode			 rc;
@@ -706,6 +740,8 @@ http_request(struct http *h, const char *url, const struct http_opts *opts,
 	req->arg = arg;
 	req->max_body = opts->max_body > 0 ? opts->max_body :
 	    HTTP_BODY_DEFAULT;
+	req->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms :
+	    HTTP_TIMEOUT_MS;
 	if ((req->easy = curl_easy_init()) == NULL) {
 		*cause = xstrdup("curl_easy_init failed");
 		free(req);
@@ -713,6 +749,13 @@ http_request(struct http *h, const char *url, const struct http_opts *opts,
 	}
 	if ((rc = http_setopts(req, url, opts, method, &what)) != CURLE_OK) {
 		xasprintf(cause, "%s: %s", what, curl_easy_strerror(rc));
+		goto fail;
+	}
+	tv.tv_sec = (req->timeout_ms + HTTP_GRACE_MS) / 1000;
+	tv.tv_usec = ((req->timeout_ms + HTTP_GRACE_MS) % 1000) * 1000;
+	if ((req->deadline = evtimer_new(h->base, http_deadline_event,
+	    req)) == NULL || evtimer_add(req->deadline, &tv) == -1) {
+		*cause = xstrdup("cannot arm the request's timer");
 		goto fail;
 	}
 	/* Arms our timer (0 ms): nothing is delivered before the loop runs. */
@@ -737,6 +780,8 @@ http_request(struct http *h, const char *url, const struct http_opts *opts,
 	}
 	return (req);
 fail:
+	if (req->deadline != NULL)
+		event_free(req->deadline);
 	curl_easy_cleanup(req->easy);
 	curl_slist_free_all(req->hdrs);
 	free(req);

@@ -6,7 +6,8 @@
  * (an EV_PERSIST event each) and when to wake it (one evtimer, which the
  * timer callback only re-arms).  Those events call
  * curl_multi_socket_action and then drain finished transfers; only the
- * drain delivers completions.
+ * drain delivers libcurl's completions.  A request's own deadline timer
+ * (see below) is the one other way a callback runs.
  *
  * Contract:
  *  - The callback runs exactly once per request unless the request is
@@ -22,10 +23,15 @@
  *    3xx comes back as its status.  Otherwise error says why (libcurl's
  *    text, or "body larger than N bytes"), and status is that of a
  *    partial response or 0.
- *  - Every request has a total and a connect timeout (defaults below), a
- *    body cap, TLS verification of peer and host name (always on; TLS 1.2
- *    at least), only https unless allow_http, no proxy from the
- *    environment, no cookies, no content decoding.
+ *  - Every request has a total and a connect timeout (defaults below)
+ *    and ends at most timeout_ms + HTTP_GRACE_MS after http_request, also
+ *    while it waits for a connection under max_total_connections:
+ *    libcurl 7.88 does not time those out, so each request has a deadline
+ *    timer of its own, which fails it with CURLE_OPERATION_TIMEDOUT.
+ *  - Each request has a body cap, TLS verification of peer and host name
+ *    (always on; TLS 1.2 at least), only https unless allow_http, no
+ *    redirects, no proxy from the environment, no cookies, no content
+ *    decoding, and "Expect:" off for bodies.
  *  - Nothing secret is logged: URLs go through http_redact, extra headers
  *    (an API key) never appear in a log line.  Events are at debug level:
  *    event=http_start and event=http_done.
@@ -51,7 +57,9 @@ struct http;
 struct http_req;
 
 #define HTTP_URL_MAX		4096	/* longer URLs are refused */
+#define HTTP_GRACE_MS		100	/* our deadline after libcurl's */
 #define HTTP_TIMEOUT_MS		10000	/* timeout_ms 0 */
+#define HTTP_TIMEOUT_LIMIT	3600000	/* timeouts at most (1 h) */
 #define HTTP_CONNECT_TIMEOUT_MS	8000	/* connect_timeout_ms 0 */
 #define HTTP_BODY_DEFAULT	(1024 * 1024)		/* max_body 0 */
 #define HTTP_BODY_LIMIT		(64 * 1024 * 1024)	/* max_body at most */
@@ -64,7 +72,7 @@ struct http_resp {
 	const char	*body;		/* NUL-terminated; "" when none */
 	size_t		 len;		/* body bytes, without the NUL */
 	const char	*etag;		/* as sent, quotes kept; NULL if none */
-	int		 result;	/* CURLcode: 0 when the transfer worked */
+	int		 result;	/* CURLcode: 0 when it worked */
 	const char	*error;		/* NULL iff result is 0 */
 	long		 ms;		/* from http_request to completion */
 };

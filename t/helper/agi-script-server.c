@@ -239,21 +239,24 @@ conn_line(struct conn *c, char **line, size_t *len, int *nl)
 	int		 r;
 
 	for (;;) {
-		if ((p = memchr(c->buf, '\n', c->len)) != NULL || c->eof) {
+		p = c->len > 0 ? memchr(c->buf, '\n', c->len) : NULL;
+		if (p != NULL || c->eof) {
 			take = p != NULL ? (size_t)(p - c->buf) : c->len;
 			if (p == NULL && take == 0)
 				return (0);
 			free(ret);
 			if ((ret = malloc(take + 1)) == NULL)
 				fatal("out of memory");
-			memcpy(ret, c->buf, take);
+			if (take > 0)
+				memcpy(ret, c->buf, take);
 			ret[take] = '\0';
 			*line = ret;
 			*len = take;
 			*nl = p != NULL;
 			if (p != NULL)
 				take++;
-			memmove(c->buf, c->buf + take, c->len - take);
+			if (c->len > take)
+				memmove(c->buf, c->buf + take, c->len - take);
 			c->len -= take;
 			return (1);
 		}
