@@ -488,7 +488,8 @@ main(int argc, char *argv[])
 			if ((data = malloc(n)) == NULL)
 				fatal("out of memory");
 			memcpy(data, colon, strlen(colon));
-			memset(data + strlen(colon), 'y', n - strlen(colon) - 1);
+			memset(data + strlen(colon), 'y',
+			    n - strlen(colon) - 1);
 			data[n - 1] = '\n';
 			len = n;
 		} else {

@@ -68,7 +68,8 @@
  * OUTPUT (stdout, after every call ended, in call-index order)
  *	call I agistatus=S commands=N errors=E pipelined=P hungup=H closed_by=C
  *	var NAME=VALUE
- *	reload MODULES status=SUCCESS|FAILURE[ reason=busy|injected|unknown-module]
+ *	reload MODULES status=SUCCESS
+ *	reload MODULES status=FAILURE reason=busy|injected|unknown-module
  *	context CONTEXT
  *	extension EXTENSION
  *	priority N
@@ -79,10 +80,13 @@
  *	agistatus is SUCCESS, FAILURE or HANGUP as AGI() would set AGISTATUS.
  *	commands counts the lines run as commands (an over-long line counts
  *	twice); errors counts 510, 511 and 520 replies; pipelined counts
- *	commands that arrived while an earlier command was still unanswered
- *	(Asterisk leaves such lines in its stdio buffer until new bytes
- *	arrive, and so does the emulator).  hungup is yes when the channel was
- *	hung up during the AGI (caller, HANGUP, EXEC Hangup; not -D).
+ *	the commands after which more bytes had arrived before the emulator
+ *	answered them (not counting the rest of a cut line): a server must
+ *	wait for each reply.  Asterisk leaves lines that arrived together in
+ *	its stdio buffer until new bytes arrive, and so does the emulator
+ *	(see "-- " events in the transcript).  hungup is yes when the
+ *	channel was hung up during the AGI (caller, HANGUP, EXEC Hangup; not
+ *	-D).
  *	closed_by is server (EOF), asterisk (exit on hangup, failure line),
  *	timeout (-T) or none (no connection).  var lines list each variable
  *	the server set (SET VARIABLE, EXEC Set), in the order first set, with
@@ -104,7 +108,11 @@
  * functions other than LEN() and a few CHANNEL()/CALLERID() defaults (any
  * "FUNC(args)" can be preset with -v); applications other than NoOp, Set,
  * Hangup and Reload (they answer 200 result=-2).  A Reload() of several
- * modules takes the reload lock once, not once per module.
+ * modules takes the reload lock once, not once per module.  DATABASE
+ * DELTREE answers as res_agi.c does (result=0 when something was deleted).
+ * A quote that starts a 128th token is dropped and reported on stderr
+ * (Asterisk writes past argv there).  Write timeouts (100 ms, as
+ * ast_carefulwrite()) drop the rest of a reply, as in Asterisk.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -133,8 +141,8 @@
 #define MAX_ARGS		128	/* res_agi.c */
 #define STDIO_BUFSIZ		4096	/* glibc stdio buffer on a socket */
 #define CONNECT_TIMEOUT_MS	2000	/* MAX_AGI_CONNECT */
-#define WRITE_TIMEOUT_MS	100	/* ast_agi_send() -> ast_carefulwrite() */
-#define GETVAR_MAX		1023	/* tempstr[1024] in handle_getvariable() */
+#define WRITE_TIMEOUT_MS	100	/* ast_agi_send(): ast_carefulwrite() */
+#define GETVAR_MAX		1023	/* tempstr[1024] of GET VARIABLE */
 #define SUBST_DEPTH		16
 
 /* Handler results, as in res_agi.c. */
@@ -205,7 +213,7 @@ struct call {
 	size_t		 rlen;
 	int		 eof;
 	int		 timedout;
-	int		 cut;		/* the last command was cut at the buffer */
+	int		 cut;		/* the last command was cut */
 
 	int64_t		 start;
 	int64_t		 deadline;
@@ -378,9 +386,9 @@ static void	 env_option(const char *, const char *);
  * VARIABLE were observed; the others are rendered from the source.
  */
 static const char usage_channel_status[] =
-    "Returns the status of the specified <replaceable>channelname</replaceable>."
-    " If no channel name is given then returns the status of the current"
-    " channel.\n"
+    "Returns the status of the specified"
+    " <replaceable>channelname</replaceable>. If no channel name is given"
+    " then returns the status of the current channel.\n"
     "Return values:\n"
     "    <enum>0</enum> - Channel is down and available.\n"
     "    <enum>1</enum> - Channel is down, but reserved.\n"
@@ -911,7 +919,8 @@ kv_parse_push(struct kv **a, size_t *n, const char *arg, int noval_ok,
 
 	if ((eq = strchr(arg, '=')) == NULL) {
 		if (!noval_ok || *arg == '\0') {
-			fprintf(stderr, "fake-asterisk: bad %s: %s\n", what, arg);
+			fprintf(stderr, "fake-asterisk: bad %s: %s\n", what,
+			    arg);
 			usage(stderr, 2);
 		}
 		kv_push(a, n, arg, NULL);
@@ -1027,7 +1036,7 @@ call_wait(struct call *c, short events, int64_t until)
 		if (r > 0)
 			return (WAIT_READY);
 		if (r == -1 && errno != EINTR)
-			return (WAIT_READY);	/* read() or write() will tell */
+			return (WAIT_READY);	/* read() will tell */
 	}
 }
 
@@ -1072,8 +1081,8 @@ call_write(struct call *c, const char *p, size_t len)
 		elapsed = now_ms() - start;
 		if (elapsed >= WRITE_TIMEOUT_MS) {
 			if (len > 0) {
-				call_event(c, "write timed out (%zu bytes lost)",
-				    len);
+				call_event(c, "write timed out (%zu bytes "
+				    "lost)", len);
 				return (-1);
 			}
 			break;
@@ -1262,7 +1271,8 @@ call_setup(struct call *c)
 		c->request = estrdup(t);
 		if ((slash = strchr(t + 6, '/')) != NULL) {
 			c->script = estrdup(slash + 1);
-			c->hostport = estrndup(t + 6, (size_t)(slash - (t + 6)));
+			c->hostport = estrndup(t + 6,
+			    (size_t)(slash - (t + 6)));
 		} else {
 			c->script = estrdup("");
 			c->hostport = estrdup(t + 6);
@@ -1599,7 +1609,7 @@ agi_loop(struct call *c)
 		}
 		if (!c->dead && opt.hup == HUP_REPLY &&
 		    c->commands + 1 == opt.hup_arg) {
-			call_hangup(c, "caller hung up with a command in flight");
+			call_hangup(c, "caller hung up, a command in flight");
 			continue;
 		}
 		if (c->rpos < c->rlen)
@@ -1626,7 +1636,7 @@ agi_loop(struct call *c)
 		}
 		len = strlen(buf);
 		complete = len > 0 && buf[len - 1] == '\n';
-		/* The rest of a cut line is the server's fault, not pipelining. */
+		/* The rest of a cut line is not pipelining. */
 		if (complete) {
 			buf[len - 1] = '\0';
 			if (!c->cut && call_pending(c)) {
@@ -2378,8 +2388,8 @@ h_set_priority(struct call *c, int argc, const char **argv)
 
 	if (argc != 3)
 		return (RESULT_SHOWUSAGE);
-	if (!scan_int(argv[2], &pri, NULL) || pri < 1)
-		return (RESULT_SHOWUSAGE);
+	if (!scan_int(argv[2], &pri, NULL))
+		return (RESULT_SHOWUSAGE);	/* a label: no dialplan here */
 	c->priority = (int)pri;
 	c->priority_set = 1;
 	call_sends(c, "200 result=0\n");
@@ -2867,7 +2877,8 @@ main(int argc, char *argv[])
 			    "-v variable");
 			break;
 		case 'X':
-			kv_push(&opt.vars, &opt.nvars, "AGIEXITONHANGUP", "yes");
+			kv_push(&opt.vars, &opt.nvars, "AGIEXITONHANGUP",
+			    "yes");
 			break;
 		default:
 			usage(stderr, 2);
