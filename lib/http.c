@@ -358,7 +358,7 @@ http_deadline_event(evutil_socket_t fd, short events, void *arg)
 	struct http	*h = req->h;
 
 	snprintf(req->error, sizeof req->error,
-	    "timed out after %ld ms (no connection in time)",
+	    "timed out after %ld ms (request deadline)",
 	    (long)(http_now_ms() - req->t_start));
 	http_enter(h);
 	http_done(req, CURLE_OPERATION_TIMEDOUT, req->error);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 1900-emulator: the Asterisk emulator (t/helper/fake-asterisk) answers byte
+# 3900-emulator: the Asterisk emulator (t/helper/fake-asterisk) answers byte
 # for byte as asterisk.md section 1 says.  Each test writes the server's
 # steps, starts t/helper/agi-script-server (its port comes through a FIFO),
 # runs the emulator against it and compares the server's transcript.  No
@@ -13,7 +13,7 @@ if [ ! -x "$EMU" ] || [ ! -x "$SRV" ]; then
 	echo "1..0 # skip make t/helper/fake-asterisk t/helper/agi-script-server"
 	exit 0
 fi
-T_DIR=$(mktemp -d "$T_TOP/t/trash.1900-emulator.XXXXXX") || exit 1
+T_DIR=$(mktemp -d "$T_TOP/t/trash.3900-emulator.XXXXXX") || exit 1
 SRV_PID=
 PORT=
 
