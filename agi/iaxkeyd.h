@@ -100,7 +100,13 @@ struct session {
 	int			 refs;
 	int			 flags;
 	enum session_state	 state;
-	struct bufferevent	*bev;
+	int			 fd;
+	struct event		*rev;		/* EV_READ, persistent */
+	struct event		*wev;		/* EV_WRITE, while out waits */
+	char			*in;		/* unparsed input */
+	size_t			 inlen, incap;
+	char			*out;		/* output the socket refused */
+	size_t			 outlen, outcap;
 	struct event		*timer;
 	uint64_t		 t_start;	/* ms, monotonic */
 	uint64_t		 t_state;	/* when the state was entered */
@@ -180,6 +186,7 @@ void		 peers_name(const struct dialdest *, char *, size_t);
 int		 peers_ensure(const struct dialdest *, const char *, uint64_t *,
 		    int *, char **);
 int		 peers_flush(char **);
+void		 peers_touch_flush(void);
 int		 peers_forget(const char *, char **);
 uint64_t	 peers_writes(void);
 

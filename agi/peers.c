@@ -27,18 +27,31 @@
 
 #define PEERS_FILE_MAX		(64 * 1024 * 1024)
 #define PEERS_EXPIRE_EVERY_S	60
+#define PEERS_TOUCH_MAX		256	/* uses kept in memory ... */
+#define PEERS_TOUCH_MS		1000	/* ... at most this long */
+
+/* Uses of known peers, written to the store in one transaction. */
+struct peers_touch {
+	char		name[ASTCONF_NAME_MAX + 1];
+	unsigned	uses;
+	time_t		last;
+};
 
 static struct {
 	int		 dirty;
 	char		*path;
 	struct event	*expire;
 	uint64_t	 writes;
+	struct peers_touch touch[PEERS_TOUCH_MAX];
+	int		 ntouch;
+	struct event	*touch_ev;
 } pr;
 
 static const char sql_get[] =
     "SELECT host, port, user, secret, gen FROM peers WHERE name = ?";
 static const char sql_touch[] =
-    "UPDATE peers SET last_used = ?, uses = uses + 1 WHERE name = ?";
+    "UPDATE peers SET last_used = max(last_used, ?), uses = uses + ?"
+    " WHERE name = ?";
 static const char sql_put[] =
     "INSERT OR REPLACE INTO peers (name, host, port, user, secret, created,"
     " last_used, uses, gen) VALUES (?, ?, ?, ?, ?, coalesce((SELECT created"
@@ -54,6 +67,8 @@ static const char sql_expire[] = "DELETE FROM peers WHERE last_used < ?";
 static const char sql_forget[] = "DELETE FROM peers WHERE name = ?";
 
 static void	peers_expire_cb(int, short, void *);
+static void	peers_touch(const char *, time_t);
+static void	peers_touch_cb(int, short, void *);
 static int	peers_render(struct astconf *, char **);
 static void	peers_changed(void);
 
@@ -85,6 +100,7 @@ peers_init(char **cause)
 	if (store_exec(ikd->store, "UPDATE peers SET gen = 0", cause) == -1)
 		return (-1);
 	if (pr.expire == NULL) {
+		pr.touch_ev = evtimer_new(ikd->base, peers_touch_cb, NULL);
 		pr.expire = event_new(ikd->base, -1, EV_PERSIST,
 		    peers_expire_cb, NULL);
 		evtimer_add(pr.expire, &tv);
@@ -108,6 +124,9 @@ peers_init(char **cause)
 void
 peers_free(void)
 {
+	peers_touch_flush();
+	if (pr.touch_ev != NULL)
+		event_free(pr.touch_ev);
 	if (pr.expire != NULL)
 		event_free(pr.expire);
 	free(pr.path);
@@ -151,12 +170,7 @@ peers_ensure(const struct dialdest *d, const char *name, uint64_t *gen,
 	sqlite3_reset(st);
 
 	if (same) {
-		if ((st = store_stmt(ikd->store, sql_touch)) == NULL)
-			goto fail;
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-		if (store_done(ikd->store, st) == -1)
-			goto fail;
+		peers_touch(name, now);
 		return (0);
 	}
 	if (!found) {
@@ -195,6 +209,72 @@ fail:
 	if (st != NULL)
 		sqlite3_reset(st);
 	return (-1);
+}
+
+/* Count a use of a known peer; the store learns it within a second. */
+static void
+peers_touch(const char *name, time_t now)
+{
+	struct timeval	tv = { 0, PEERS_TOUCH_MS * 1000 };
+	int		i;
+
+	for (i = 0; i < pr.ntouch; i++) {
+		if (strcmp(pr.touch[i].name, name) == 0)
+			break;
+	}
+	if (i == pr.ntouch) {
+		if (pr.ntouch == PEERS_TOUCH_MAX) {
+			peers_touch_flush();
+			i = 0;
+		}
+		strlcpy_(pr.touch[i].name, name, sizeof pr.touch[i].name);
+		pr.touch[i].uses = 0;
+		pr.ntouch = i + 1;
+	}
+	pr.touch[i].uses++;
+	pr.touch[i].last = now;
+	if (!evtimer_pending(pr.touch_ev, NULL))
+		evtimer_add(pr.touch_ev, &tv);
+}
+
+/* The touch timer. */
+static void
+peers_touch_cb(int fd, short events, void *arg)
+{
+	peers_touch_flush();
+}
+
+/* Write the counted uses in one transaction. */
+void
+peers_touch_flush(void)
+{
+	sqlite3_stmt	*st;
+	char		*cause = NULL;
+	int		 i;
+
+	if (pr.ntouch == 0)
+		return;
+	if (store_begin(ikd->store, &cause) == -1) {
+		log_warnx("state store: %s (peer uses not recorded)", cause);
+		free(cause);
+		pr.ntouch = 0;
+		return;
+	}
+	for (i = 0; i < pr.ntouch; i++) {
+		if ((st = store_stmt(ikd->store, sql_touch)) == NULL)
+			break;
+		sqlite3_bind_int64(st, 1, pr.touch[i].last);
+		sqlite3_bind_int(st, 2, pr.touch[i].uses);
+		sqlite3_bind_text(st, 3, pr.touch[i].name, -1, SQLITE_STATIC);
+		if (store_done(ikd->store, st) == -1)
+			break;
+	}
+	if (store_commit(ikd->store, &cause) == -1) {
+		log_warnx("state store: %s", cause);
+		free(cause);
+		store_rollback(ikd->store);
+	}
+	pr.ntouch = 0;
 }
 
 /* Render every peer. */
@@ -299,7 +379,10 @@ peers_expire_cb(int fd, short events, void *arg)
 	long long	 ttl = conf_int(ikd->conf, "outbound:peer_ttl");
 	int		 n;
 
-	if (ttl == 0 || (st = store_stmt(ikd->store, sql_expire)) == NULL)
+	if (ttl == 0)
+		return;
+	peers_touch_flush();
+	if ((st = store_stmt(ikd->store, sql_expire)) == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL) - ttl);
 	if (store_done(ikd->store, st) == -1)

@@ -1,6 +1,6 @@
 /*
- * session: one FastAGI session, an explicit state machine over one
- * bufferevent (asterisk.md §1).
+ * session: one FastAGI session, an explicit state machine over one socket
+ * (asterisk.md §1).
  *
  *   S_ENV ──blank line──► handler start ──► S_CMD ◄──► S_WAIT
  *                                             │  ▲
@@ -17,13 +17,12 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "agi/iaxkeyd.h"
@@ -31,7 +30,15 @@
 #include "lib/line.h"
 #include "lib/xmalloc.h"
 
-#define SESSION_READ_HIGH	(2 * AGI_REPLY_LINE_MAX)
+/*
+ * Plain reads and writes on the socket: a session costs one read per
+ * reply and one write per command.  The input buffer grows to hold one
+ * line at most and is released while the session waits; the output
+ * buffer is used only when the socket refuses part of a command.
+ */
+#define SESSION_IN_MIN		1024
+#define SESSION_IN_MAX		(AGI_REPLY_LINE_MAX + 64)
+#define SESSION_OUT_MAX		(64 * 1024)
 #define SESSION_LINGER_MS	2000	/* S_CLOSING: wait this long for EOF */
 
 struct session_cmd {
@@ -48,13 +55,13 @@ static const char *const session_state_names[S_MAX] = {
 };
 
 static uint64_t	session_next_id;
-static char	session_linebuf[AGI_REPLY_LINE_MAX + 1];
 
 static void	session_enter(struct session *, enum session_state);
 static void	session_arm(struct session *);
-static void	session_read_cb(struct bufferevent *, void *);
-static void	session_write_cb(struct bufferevent *, void *);
-static void	session_event_cb(struct bufferevent *, short, void *);
+static void	session_read_cb(int, short, void *);
+static void	session_write_cb(int, short, void *);
+static void	session_io_error(struct session *, int);
+static void	session_send(struct session *, const char *, size_t);
 static void	session_timer_cb(int, short, void *);
 static void	session_line(struct session *, char *, size_t);
 static void	session_env_line(struct session *, char *, size_t);
@@ -91,16 +98,15 @@ session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 
 	addr_format(sa, salen, s->peer, sizeof s->peer);
 
-	s->bev = bufferevent_socket_new(ikd->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL)
-		fatalx("bufferevent_socket_new failed");
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH);
-	bufferevent_enable(s->bev, EV_READ);
+	s->fd = fd;
+	evutil_make_socket_nonblocking(fd);
+	s->rev = event_new(ikd->base, fd, EV_READ | EV_PERSIST,
+	    session_read_cb, s);
+	s->wev = event_new(ikd->base, fd, EV_WRITE, session_write_cb, s);
 	s->timer = evtimer_new(ikd->base, session_timer_cb, s);
-	if (s->timer == NULL)
-		fatalx("evtimer_new failed");
+	if (s->rev == NULL || s->wev == NULL || s->timer == NULL ||
+	    event_add(s->rev, NULL) == -1)
+		fatalx("cannot add session events");
 	session_enter(s, S_ENV);
 	if (log_enabled(LOG_L_DEBUG)) {
 		struct logline l;
@@ -130,6 +136,8 @@ session_unref(struct session *s)
 		fatalx("session %llu freed while open",
 		    (unsigned long long)s->id);
 	agi_env_clear(&s->env);
+	free(s->in);
+	free(s->out);
 	free(s->reason);
 	free(s);
 }
@@ -213,75 +221,147 @@ session_timer_cb(int fd, short events, void *arg)
 	session_close(s, why);
 }
 
-/* Bytes arrived: handle every complete line. */
+/* Bytes arrived (or EOF): read once, handle every complete line. */
 static void
-session_read_cb(struct bufferevent *bev, void *arg)
+session_read_cb(int fd, short events, void *arg)
 {
 	struct session	*s = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
 	const char	*cause;
-	size_t		 len, max;
+	size_t		 len, used, off = 0, max;
+	ssize_t		 n;
 	int		 rc;
 
+	if (s->incap - s->inlen < SESSION_IN_MIN / 2 &&
+	    s->incap < SESSION_IN_MAX) {
+		s->incap = s->incap == 0 ? SESSION_IN_MIN : s->incap * 2;
+		if (s->incap > SESSION_IN_MAX)
+			s->incap = SESSION_IN_MAX;
+		s->in = xrealloc(s->in, s->incap);
+	}
+	n = read(fd, s->in + s->inlen, s->incap - s->inlen);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			session_io_error(s, errno);
+		return;
+	}
+	if (n == 0) {
+		if (s->state == S_CLOSING)
+			session_close(s, NULL);
+		else
+			session_close(s, session_hungup(s) ? "hangup" :
+			    "closed by asterisk");
+		return;
+	}
+	if (s->state == S_CLOSING)
+		return;			/* the final HANGUP: not parsed */
+	s->inlen += n;
+
 	session_ref(s);
-	while (!(s->flags & SESSION_GONE)) {
+	while (!(s->flags & SESSION_GONE) && s->state != S_CLOSING) {
 		max = s->state == S_ENV ? AGI_ENV_LINE_MAX : AGI_REPLY_LINE_MAX;
-		rc = line_get(in, session_linebuf, max, &len, &cause);
+		rc = line_next(s->in + off, s->inlen - off, max, &len, &used,
+		    &cause);
 		if (rc == 0)
 			break;
 		if (rc == -1) {
-			if (s->state == S_CLOSING) {
-				evbuffer_drain(in, evbuffer_get_length(in));
-				break;
-			}
 			server_stats()->protocol_errors++;
 			session_close(s, cause);
 			break;
 		}
-		session_line(s, session_linebuf, len);
+		session_line(s, s->in + off, len);
+		off += used;
+	}
+	if (!(s->flags & SESSION_GONE)) {
+		s->inlen -= off;
+		if (s->inlen > 0 && off > 0)
+			memmove(s->in, s->in + off, s->inlen);
+		if (s->inlen == 0 || s->state == S_CLOSING) {
+			/* Waiting sessions keep no buffer. */
+			free(s->in);
+			s->in = NULL;
+			s->inlen = s->incap = 0;
+		}
 	}
 	session_unref(s);
 }
 
-/* The output buffer drained: in S_CLOSING, shut our write side. */
+/* A read or write failed. */
 static void
-session_write_cb(struct bufferevent *bev, void *arg)
+session_io_error(struct session *s, int err)
 {
-	struct session	*s = arg;
-
-	if (s->state == S_CLOSING)
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
-}
-
-/* EOF, error or timeout on the socket. */
-static void
-session_event_cb(struct bufferevent *bev, short events, void *arg)
-{
-	struct session	*s = arg;
-	char		 buf[128];
+	char	buf[128];
 
 	if (s->state == S_CLOSING) {
 		session_close(s, NULL);
 		return;
 	}
-	if (events & BEV_EVENT_EOF) {
+	/* Asterisk closing with our command unread resets. */
+	if (err == ECONNRESET || err == EPIPE) {
 		session_close(s, session_hungup(s) ? "hangup" :
-		    "closed by asterisk");
+		    "reset by asterisk");
 		return;
 	}
-	if (events & BEV_EVENT_ERROR) {
-		/* Asterisk closing with our command unread resets. */
-		if (EVUTIL_SOCKET_ERROR() == ECONNRESET) {
-			session_close(s, session_hungup(s) ? "hangup" :
-			    "reset by asterisk");
+	snprintf(buf, sizeof buf, "socket error: %s", strerror(err));
+	session_close(s, buf);
+}
+
+/* Write at once when nothing waits; keep what the socket refuses. */
+static void
+session_send(struct session *s, const char *buf, size_t len)
+{
+	ssize_t	n = 0;
+
+	if (s->outlen == 0) {
+		n = write(s->fd, buf, len);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EINTR) {
+				session_io_error(s, errno);
+				return;
+			}
+			n = 0;
+		}
+		if ((size_t)n == len)
+			return;
+	}
+	if (s->outlen + len - n > SESSION_OUT_MAX) {
+		session_close(s, "output overflow");
+		return;
+	}
+	if (s->outlen + len - n > s->outcap) {
+		s->outcap = s->outlen + len - n;
+		s->out = xrealloc(s->out, s->outcap);
+	}
+	memcpy(s->out + s->outlen, buf + n, len - n);
+	s->outlen += len - n;
+	event_add(s->wev, NULL);
+}
+
+/* The socket takes more output; in S_CLOSING, then shut our side. */
+static void
+session_write_cb(int fd, short events, void *arg)
+{
+	struct session	*s = arg;
+	ssize_t		 n;
+
+	n = write(fd, s->out, s->outlen);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			session_io_error(s, errno);
 			return;
 		}
-		snprintf(buf, sizeof buf, "socket error: %s",
-		    strerror(EVUTIL_SOCKET_ERROR()));
-		session_close(s, buf);
+		n = 0;
+	}
+	s->outlen -= n;
+	memmove(s->out, s->out + n, s->outlen);
+	if (s->outlen > 0) {
+		event_add(s->wev, NULL);
 		return;
 	}
-	session_close(s, "socket event");
+	free(s->out);
+	s->out = NULL;
+	s->outcap = 0;
+	if (s->state == S_CLOSING)
+		shutdown(fd, SHUT_WR);
 }
 
 /* One line from Asterisk. */
@@ -442,8 +522,8 @@ session_pump(struct session *s)
 			continue;
 		}
 		s->inflight = cmd;
-		bufferevent_write(s->bev, cmd->line, cmd->len);
 		session_enter(s, S_CMD);
+		session_send(s, cmd->line, cmd->len);
 	}
 }
 
@@ -519,8 +599,8 @@ session_linger(struct session *s)
 	session_log_end(s, s->reason != NULL ? s->reason : "done");
 	session_enter(s, S_CLOSING);
 	server_session_done(s);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+	if (s->outlen == 0)
+		shutdown(s->fd, SHUT_WR);
 }
 
 /* Write the session_end event. */
@@ -576,8 +656,11 @@ session_close(struct session *s, const char *reason)
 	evtimer_del(s->timer);
 	event_free(s->timer);
 	s->timer = NULL;
-	bufferevent_free(s->bev);
-	s->bev = NULL;
+	event_free(s->rev);
+	event_free(s->wev);
+	s->rev = s->wev = NULL;
+	close(s->fd);
+	s->fd = -1;
 	session_free_queue(s);
 	if (s->hfree != NULL)
 		s->hfree(s->hdata);

@@ -39,3 +39,28 @@ line_get(struct evbuffer *in, char *buf, size_t max, size_t *len,
 	*len = n;
 	return (1);
 }
+
+/* Find the next line in a flat buffer; see line.h. */
+int
+line_next(char *buf, size_t len, size_t max, size_t *linelen, size_t *used,
+    const char **cause)
+{
+	char	*nl;
+
+	nl = memchr(buf, '\n', len < max + 1 ? len : max + 1);
+	if (nl == NULL) {
+		if (len > max) {
+			*cause = "line too long";
+			return (-1);
+		}
+		return (0);
+	}
+	if (memchr(buf, '\0', nl - buf) != NULL) {
+		*cause = "NUL byte in line";
+		return (-1);
+	}
+	*nl = '\0';
+	*linelen = nl - buf;
+	*used = *linelen + 1;
+	return (1);
+}

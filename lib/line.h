@@ -16,5 +16,11 @@ struct evbuffer;
  * is drained).
  */
 int	line_get(struct evbuffer *, char *, size_t, size_t *, const char **);
+/*
+ * The same on a flat buffer of len bytes: returns 1 with the line at buf
+ * (*linelen bytes, its '\n' replaced by a NUL) and *used bytes consumed,
+ * 0 when more bytes are needed, -1 with *cause as line_get.
+ */
+int	line_next(char *, size_t, size_t, size_t *, size_t *, const char **);
 
 #endif
