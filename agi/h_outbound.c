@@ -38,6 +38,7 @@ static struct {
 	int			 ok;
 	char			*reason;
 	char			 fingerprint[72];
+	uint64_t		 checked;	/* ms: stat at most once a second */
 } ownkey;
 
 static int	outbound_ownkey(const char **);
@@ -55,15 +56,24 @@ outbound_ownkey(const char **reason)
 {
 	struct stat		 st;
 	struct rsakey_info	 info;
-	char			*cause = NULL;
+	char			*cause = NULL, *path;
+	uint64_t		 now = now_ms();
 
-	free(ownkey.path);
-	xasprintf(&ownkey.path, "%s/%s.key", conf_str(ikd->conf,
-	    "asterisk:key_dir"), conf_str(ikd->conf, "node:name"));
 	if (*conf_str(ikd->conf, "node:name") == '\0') {
 		*reason = "[node] name is not set";
 		return (0);
 	}
+	xasprintf(&path, "%s/%s.key", conf_str(ikd->conf, "asterisk:key_dir"),
+	    conf_str(ikd->conf, "node:name"));
+	if (ownkey.path != NULL && strcmp(path, ownkey.path) == 0 &&
+	    now - ownkey.checked < 1000) {
+		free(path);
+		*reason = ownkey.reason;
+		return (ownkey.ok);
+	}
+	free(ownkey.path);
+	ownkey.path = path;
+	ownkey.checked = now;
 	if (stat(ownkey.path, &st) == -1) {
 		free(ownkey.reason);
 		xasprintf(&ownkey.reason, "own key %s missing", ownkey.path);

@@ -77,7 +77,7 @@ server_listen(const struct sockaddr *sa, socklen_t salen,
 	if (getsockname(fd, (struct sockaddr *)bound, boundlen) == -1)
 		goto fail;
 	l = evconnlistener_new(srv.base, server_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (l == NULL)
 		goto fail;
 	evconnlistener_set_error_cb(l, server_error_cb);

@@ -86,6 +86,7 @@ session_state_name(enum session_state state)
 struct session *
 session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 {
+	/* fd is non-blocking and close-on-exec (accept4 in the listener). */
 	struct session	*s;
 
 	s = xcalloc(1, sizeof *s);
@@ -99,7 +100,6 @@ session_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	addr_format(sa, salen, s->peer, sizeof s->peer);
 
 	s->fd = fd;
-	evutil_make_socket_nonblocking(fd);
 	s->rev = event_new(ikd->base, fd, EV_READ | EV_PERSIST,
 	    session_read_cb, s);
 	s->wev = event_new(ikd->base, fd, EV_WRITE, session_write_cb, s);
