@@ -310,7 +310,9 @@ inbound_end(struct session *s, struct inbound *in, const char *status,
 	struct logline	l;
 
 	session_setvar(s, "IAXKEY_STATUS", status);
-	session_setvar(s, "IAXKEY_REASON", reason != NULL ? reason : "");
+	/* The RSA path, every call once the network is set up: one command. */
+	if (strcmp(status, "RSA") != 0)
+		session_setvar(s, "IAXKEY_REASON", reason != NULL ? reason : "");
 	session_finish(s, status, reason);
 	lf_begin(&l, strcmp(status, "ERROR") == 0 ? LOG_L_WARN : LOG_L_INFO,
 	    "inbound");
