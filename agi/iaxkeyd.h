@@ -224,6 +224,8 @@ int		 keys_forget(const char *, char **);
 const struct keys_stats *keys_stats(void);
 
 struct http	*keys_http(void);
+struct http_opts;
+void		 keys_http_opts(struct http_opts *, const char **);
 
 /* sync.c: the periodic key sync. */
 struct sync_stats {
@@ -234,6 +236,13 @@ void		 sync_apply(void);
 void		 sync_free(void);
 int		 sync_run(char **);
 const struct sync_stats *sync_stats(void);
+
+/* admin.c: the telnet console and session statistics. */
+int		 admin_init(struct event_base *, const struct conf *, char **);
+void		 admin_apply(const struct conf *);
+void		 admin_free(void);
+const char	*admin_addr(void);
+void		 admin_session_end(const char *, const char *, uint64_t);
 
 /* h_ping.c */
 void		 h_ping_start(struct session *);

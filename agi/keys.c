@@ -338,25 +338,36 @@ keys_next(void)
 	}
 }
 
+/*
+ * Request options for the key server from [keyserver]; hdr (two slots)
+ * holds the optional API key header.
+ */
+void
+keys_http_opts(struct http_opts *o, const char **hdr)
+{
+	memset(o, 0, sizeof *o);
+	o->timeout_ms = conf_int(ikd->conf, "keyserver:timeout_ms");
+	o->connect_timeout_ms = o->timeout_ms;
+	o->max_body = conf_int(ikd->conf, "keyserver:max_body");
+	o->ca_file = conf_str(ikd->conf, "keyserver:ca_file");
+	o->allow_http = conf_bool(ikd->conf, "keyserver:allow_http");
+	hdr[0] = hdr[1] = NULL;
+	if (*conf_str(ikd->conf, "keyserver:api_key_header") != '\0') {
+		hdr[0] = conf_str(ikd->conf, "keyserver:api_key_header");
+		o->headers = hdr;
+	}
+}
+
 /* Send one request. */
 static void
 keys_start(struct keyfetch *kf)
 {
 	struct http_opts	 o;
-	const char		*hdr[2] = { NULL, NULL };
+	const char		*hdr[2];
 	char			*url = NULL, *cause = NULL;
 	struct timeval		 tv = { 0, 0 };
 
-	memset(&o, 0, sizeof o);
-	o.timeout_ms = conf_int(ikd->conf, "keyserver:timeout_ms");
-	o.connect_timeout_ms = o.timeout_ms;
-	o.max_body = conf_int(ikd->conf, "keyserver:max_body");
-	o.ca_file = conf_str(ikd->conf, "keyserver:ca_file");
-	o.allow_http = conf_bool(ikd->conf, "keyserver:allow_http");
-	if (*conf_str(ikd->conf, "keyserver:api_key_header") != '\0') {
-		hdr[0] = conf_str(ikd->conf, "keyserver:api_key_header");
-		o.headers = hdr;
-	}
+	keys_http_opts(&o, hdr);
 	keys_url(kf->kn->node, &url);
 	kf->t0 = now_ms();
 	ks.inflight++;

@@ -123,7 +123,7 @@ int
 sync_run(char **cause)
 {
 	struct http_opts	 o;
-	const char		*hdr[2] = { NULL, NULL };
+	const char		*hdr[2];
 	char			*url;
 
 	if (sy.req != NULL) {
@@ -134,17 +134,8 @@ sync_run(char **cause)
 		xasprintf(cause, "[keyserver] url and index_url are not set");
 		return (-1);
 	}
-	memset(&o, 0, sizeof o);
-	o.timeout_ms = conf_int(ikd->conf, "keyserver:timeout_ms");
-	o.connect_timeout_ms = o.timeout_ms;
-	o.max_body = conf_int(ikd->conf, "keyserver:max_body");
-	o.ca_file = conf_str(ikd->conf, "keyserver:ca_file");
-	o.allow_http = conf_bool(ikd->conf, "keyserver:allow_http");
+	keys_http_opts(&o, hdr);
 	o.if_none_match = sy.etag[0] != '\0' ? sy.etag : NULL;
-	if (*conf_str(ikd->conf, "keyserver:api_key_header") != '\0') {
-		hdr[0] = conf_str(ikd->conf, "keyserver:api_key_header");
-		o.headers = hdr;
-	}
 	sy.t0 = now_ms();
 	sy.req = http_request(sy.http, url, &o, sync_done_cb, NULL, cause);
 	free(url);
