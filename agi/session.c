@@ -483,9 +483,10 @@ session_reply(struct session *s, char *line)
 	s->cmds++;
 	session_enter(s, S_WAIT);
 	if (reply.code != 200)
+		/* The words before the first quote: never a value (secret). */
 		log_debug("session %012llx: %.*s -> %d",
-		    (unsigned long long)s->id, (int)cmd->len - 1, cmd->line,
-		    reply.code);
+		    (unsigned long long)s->id, (int)strcspn(cmd->line, "\"\n"),
+		    cmd->line, reply.code);
 	session_ref(s);
 	if (cmd->cb != NULL)
 		cmd->cb(s, &reply, cmd->arg);
@@ -608,6 +609,7 @@ static void
 session_log_end(struct session *s, const char *reason)
 {
 	struct logline	l;
+	uint64_t	ms = now_ms() - s->t_start;
 
 	server_stats()->ended++;
 	lf_begin(&l, LOG_L_INFO, "session_end");
@@ -617,11 +619,13 @@ session_log_end(struct session *s, const char *reason)
 	lf_str(&l, "script", s->script[0] != '\0' ? s->script : NULL);
 	lf_str(&l, "status", s->status != NULL ? s->status : "none");
 	lf_int(&l, "cmds", s->cmds);
-	lf_int(&l, "ms", now_ms() - s->t_start);
+	lf_int(&l, "ms", ms);
 	if (session_hungup(s))
 		lf_str(&l, "hangup", "yes");
 	lf_str(&l, "reason", reason);
 	lf_emit(&l);
+	admin_session_end(s->route != NULL ? s->route->name : NULL, s->status,
+	    ms);
 }
 
 /* Free every queued command, answering none. */
