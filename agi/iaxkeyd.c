@@ -153,6 +153,7 @@ iaxkeyd_reload_config(void)
 		conf_free(ikd->conf);
 		ikd->conf = conf;
 		sync_apply();
+		admin_apply(conf);
 	}
 	lf_begin(&l, conf == NULL ? LOG_L_ERROR : LOG_L_INFO, "config_reload");
 	lf_str(&l, "file", ikd->conf_path);
@@ -286,6 +287,8 @@ main(int argc, char **argv)
 		fatalx("%s", cause);
 	if (server_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
+	if (admin_init(ikd->base, ikd->conf, &cause) == -1)
+		fatalx("%s", cause);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		sigev[i] = evsignal_new(ikd->base, sigs[i], signal_cb, NULL);
 		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
@@ -304,6 +307,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(ikd->base);
 
+	admin_free();
 	server_free();
 	sync_free();
 	keys_free();
