@@ -90,15 +90,20 @@ test_expect 'a watcher that never reads: lines dropped, nothing stalls' '
 	done &&
 	echo "dropped $dropped after $i rounds of 500 calls" &&
 	[ "$dropped" -gt 0 ] &&
-	t0=$(date +%s%N) && adm status >out && t1=$(date +%s%N) &&
+	adm status >out &&
 	[ "$(finals out)" = OK ] &&
 	grep -q "^  console      clients 2, watching 1" out &&
-	echo "status took $(( (t1 - t0) / 1000000 )) ms" &&
-	[ $(( (t1 - t0) / 1000000 )) -lt 2000 ] &&
 	emu -s ping >out &&
 	grep -q "^call 0 agistatus=SUCCESS" out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&
-	[ "$(stat admin_watch_dropped)" -gt "$dropped" ] &&
+	i=0 && more=$dropped &&
+	while [ "$more" = "$dropped" ] && [ $i -lt 40 ]; do
+		emu -n 100 -P 25 -s ping >emu.out || break
+		more=$(stat admin_watch_dropped)
+		i=$((i + 1))
+	done &&
+	echo "dropped $more after $i more rounds" &&
+	[ "$more" -gt "$dropped" ] &&
 	adm "stats prometheus" >out &&
 	grep -E -q "^iaxkeyd_admin_watch_dropped_lines_total [1-9][0-9]*$" out
 '

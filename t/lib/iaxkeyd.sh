@@ -54,6 +54,9 @@ command_timeout_ms = ${COMMAND_TIMEOUT_MS:-5000}
 session_timeout_ms = ${SESSION_TIMEOUT_MS:-20000}
 drain_timeout_ms = ${DRAIN_TIMEOUT_MS:-10000}
 
+[admin]
+listen = ${ADMIN_LISTEN:-127.0.0.1:0}
+
 [log]
 level = ${LOG_LEVEL:-debug}
 syslog = no
