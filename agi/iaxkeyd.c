@@ -2,6 +2,7 @@
  * iaxkeyd: main.  Options, startup order, signals.
  *
  *   iaxkeyd [-d] [-n] [-f FILE]
+ *   iaxkeyd -k [-f FILE]          create the node's key pair
  *
  * Startup: load and validate the configuration, open the logs, (unless
  * -d) detach, bind the listeners, then tell the parent we are ready so
@@ -25,6 +26,7 @@
 #include "agi/config.h"
 #include "agi/iaxkeyd.h"
 #include "lib/afile.h"
+#include "lib/rsakey.h"
 #include "lib/xmalloc.h"
 
 #define IAXKEYD_CONF	"/etc/iaxkeyd/iaxkeyd.conf"
@@ -40,6 +42,7 @@ static void	signal_cb(int, short, void *);
 
 static void	drained(void);
 static void	pidfile_write(void);
+static int	keygen(void);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t
@@ -55,7 +58,8 @@ now_ms(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: iaxkeyd [-dn] [-f file]\n");
+	fprintf(stderr, "usage: iaxkeyd [-dn] [-f file]\n"
+	    "       iaxkeyd -k [-f file]\n");
 	exit(2);
 }
 
@@ -169,6 +173,40 @@ iaxkeyd_reload_config(void)
 	return (conf == NULL ? -1 : 0);
 }
 
+/*
+ * -k: create <key_dir>/<name>.key (0600) and <name>.pub (0644), RSA 1024 as
+ * res_crypto loads it; never overwrite.  Returns the exit status.
+ */
+static int
+keygen(void)
+{
+	const char		*name = conf_str(ikd->conf, "node:name");
+	const char		*dir = conf_str(ikd->conf, "asterisk:key_dir");
+	char			*key, *pub, *cause = NULL;
+	struct rsakey_info	 info;
+	int			 rc = 1;
+
+	if (*name == '\0') {
+		fprintf(stderr, "iaxkeyd: %s: node:name is not set\n",
+		    ikd->conf_path);
+		return (1);
+	}
+	xasprintf(&key, "%s/%s.key", dir, name);
+	xasprintf(&pub, "%s/%s.pub", dir, name);
+	if (rsakey_generate(key, pub, &cause) == -1 ||
+	    rsakey_priv_check(key, &info, &cause) == -1)
+		fprintf(stderr, "iaxkeyd: %s\n", cause);
+	else {
+		printf("created %s and %s (%s)\n", key, pub,
+		    info.fingerprint);
+		rc = 0;
+	}
+	free(cause);
+	free(key);
+	free(pub);
+	return (rc);
+}
+
 /* Write [daemon] pid_file when one is configured. */
 static void
 pidfile_write(void)
@@ -232,18 +270,21 @@ main(int argc, char **argv)
 	struct event		*sigev[sizeof sigs / sizeof sigs[0]];
 	struct logline		 l;
 	char			*cause = NULL;
-	int			 ch, check = 0, readyfd = -1;
+	int			 ch, check = 0, genkey = 0, readyfd = -1;
 	size_t			 i;
 
 	ikd = &ikd_store;
 	ikd->conf_path = IAXKEYD_CONF;
-	while ((ch = getopt(argc, argv, "df:n")) != -1) {
+	while ((ch = getopt(argc, argv, "df:kn")) != -1) {
 		switch (ch) {
 		case 'd':
 			ikd->foreground = 1;
 			break;
 		case 'f':
 			ikd->conf_path = optarg;
+			break;
+		case 'k':
+			genkey = 1;
 			break;
 		case 'n':
 			check = 1;
@@ -267,6 +308,11 @@ main(int argc, char **argv)
 		printf("configuration OK\n");
 		conf_free(ikd->conf);
 		return (0);
+	}
+	if (genkey) {
+		ch = keygen();
+		conf_free(ikd->conf);
+		return (ch);
 	}
 	if (log_setup(ikd->conf, &cause) == -1) {
 		fprintf(stderr, "iaxkeyd: %s\n", cause);
