@@ -124,5 +124,20 @@ sync_remove = yes" iaxkeyd_conf &&
 	grep -qx "inkeys=s1:s2" "$USERS"
 '
 
+test_expect 'ENOSPC writing a key: FAILED, nothing installed, files kept' '
+	iaxkeyd_stop &&
+	cp "$USERS" users.before &&
+	KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}" INBOUND_EXTRA= iaxkeyd_conf &&
+	IAXKEYD_FAULT_WRITE=enospc IAXKEYD_FAULT_PATH=nodeFull.pub iaxkeyd_start &&
+	ks_key nodeFull &&
+	emu -s inbound -a nodeFull -a MD5 >out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	grep -qx "var IAXKEY_KEY=FAILED" out &&
+	grep -q "^var IAXKEY_REASON=.*No space left on device" out &&
+	[ ! -e "$T_DIR/keys/nodeFull.pub" ] &&
+	! ls -a "$T_DIR/keys" | grep -q "^\.nodeFull" &&
+	cmp users.before "$USERS"
+'
+
 test_expect 'clean shutdown' 'iaxkeyd_stop'
 test_done
