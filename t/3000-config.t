@@ -58,6 +58,13 @@ test_expect 'a port already in use: exit 1 with the address' '
 	iaxkeyd_stop
 '
 
+test_expect 'a corrupt state store: exit 1, the reason says so' '
+	head -c 4096 /dev/urandom >"$T_DIR/state.db" &&
+	! "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >err 2>&1 &&
+	grep -q "state store: $T_DIR/state.db: file is not a database" err &&
+	rm -f "$T_DIR/state.db"
+'
+
 test_expect 'without -d: returns once listening, serves at once' '
 	sed "s|^syslog = no|syslog = no\nfile = $T_DIR/ops.log|" \
 	    "$T_DIR/iaxkeyd.conf" >"$T_DIR/bg.conf" &&
