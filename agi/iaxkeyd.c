@@ -26,6 +26,7 @@
 #include "agi/config.h"
 #include "agi/iaxkeyd.h"
 #include "lib/afile.h"
+#include "lib/daemon.h"
 #include "lib/rsakey.h"
 #include "lib/xmalloc.h"
 
@@ -35,9 +36,6 @@ struct iaxkeyd		*ikd;
 static struct iaxkeyd	 ikd_store;
 
 static void	usage(void) __attribute__((noreturn));
-static int	detach(void);
-static void	ready(int);
-static int	log_setup(const struct conf *, char **);
 static void	signal_cb(int, short, void *);
 
 static void	drained(void);
@@ -63,72 +61,8 @@ usage(void)
 	exit(2);
 }
 
-/*
- * Fork into the background.  The parent waits until the child reports
- * that it listens (exit 0) or dies (exit 1).  Returns the child's end of
- * the readiness pipe.
- */
-static int
-detach(void)
-{
-	int	p[2];
-	char	c;
-	pid_t	pid;
 
-	if (pipe2(p, O_CLOEXEC) == -1)
-		fatal("pipe");
-	switch ((pid = fork())) {
-	case -1:
-		fatal("fork");
-	case 0:
-		close(p[0]);
-		if (setsid() == -1)
-			fatal("setsid");
-		return (p[1]);
-	default:
-		close(p[1]);
-		while (read(p[0], &c, 1) == -1 && errno == EINTR)
-			;
-		_exit(c == 'R' ? 0 : 1);
-	}
-}
 
-/* Tell the waiting parent we are up, and let go of the terminal. */
-static void
-ready(int fd)
-{
-	int	null;
-
-	if (fd == -1)
-		return;
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		if (null > STDERR_FILENO)
-			close(null);
-	}
-	if (write(fd, "R", 1) != 1)
-		log_warn("readiness pipe");
-	close(fd);
-}
-
-/* Open the log sinks and set the level from a configuration. */
-static int
-log_setup(const struct conf *conf, char **cause)
-{
-	enum log_level	level;
-
-	if (log_level_parse(conf_str(conf, "log:level"), &level) == -1) {
-		xasprintf(cause, "log:level: unknown level");
-		return (-1);
-	}
-	if (log_open("iaxkeyd", ikd->foreground, conf_str(conf, "log:file"),
-	    conf_bool(conf, "log:syslog"), cause) == -1)
-		return (-1);
-	log_set_level(level);
-	return (0);
-}
 
 /*
  * Load the configuration again; keep the old one when the new one fails.
@@ -166,7 +100,8 @@ iaxkeyd_reload_config(void)
 	lf_emit(&l);
 	free(cause);
 	cause = NULL;
-	if (relog && log_setup(ikd->conf, &cause) == -1) {
+	if (relog && daemon_log_setup(ikd->conf, "iaxkeyd", ikd->foreground,
+	    &cause) == -1) {
 		log_warnx("log settings not applied: %s", cause);
 		free(cause);
 	}
@@ -314,14 +249,15 @@ main(int argc, char **argv)
 		conf_free(ikd->conf);
 		return (ch);
 	}
-	if (log_setup(ikd->conf, &cause) == -1) {
+	if (daemon_log_setup(ikd->conf, "iaxkeyd", ikd->foreground,
+	    &cause) == -1) {
 		fprintf(stderr, "iaxkeyd: %s\n", cause);
 		free(cause);
 		conf_free(ikd->conf);
 		return (1);
 	}
 	if (!ikd->foreground)
-		readyfd = detach();
+		readyfd = daemon_detach();
 
 	if ((ikd->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -349,7 +285,7 @@ main(int argc, char **argv)
 	lf_str(&l, "libevent", event_get_version());
 	lf_str(&l, "method", event_base_get_method(ikd->base));
 	lf_emit(&l);
-	ready(readyfd);
+	daemon_ready(readyfd);
 
 	event_base_dispatch(ikd->base);
 

@@ -1,0 +1,72 @@
+/*
+ * iaxkey-server: the key server.  One process, one libevent loop, evhttp
+ * (HTTPS through libevent_openssl bufferevents), every key in memory.
+ *
+ *   main.c	options, startup, signals, "token add"
+ *   config.c	the spec table (iaxkey_server_conf_spec)
+ *   keys.c	the key table (memory + <dir>/<node>.pub), index, audit
+ *		log, enrolment tokens (<dir>/tokens/<node>, SHA-256 only)
+ *   guard.c	replay cache (nonces) and per-address token buckets
+ *   api.c	HTTP: listener, TLS, connection limit, the /v1/keys API
+ */
+#ifndef KS_H
+#define KS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "lib/conf.h"
+#include "lib/rsakey.h"
+
+#define KS_VERSION	"0.1"
+#define KS_NODE_MAX	64		/* [A-Za-z0-9._-], first alnum */
+#define KS_NONCE_MIN	16
+#define KS_NONCE_MAX	64
+#define KS_TOKEN_BYTES	32		/* hex on the wire: 64 chars */
+#define KS_TOKEN_MAX	128		/* longest X-Iaxkey-Token */
+
+struct event_base;
+
+/* One registered key; pem is NUL-terminated. */
+struct ks_key {
+	char	 node[KS_NODE_MAX + 1];
+	char	*pem;
+	size_t	 len;
+	char	 fpr[sizeof ((struct rsakey_info *)0)->fingerprint];
+	char	 etag[sizeof ((struct rsakey_info *)0)->fingerprint + 2];
+};
+
+/* config.c */
+extern const struct conf_spec iaxkey_server_conf_spec[];
+
+/* keys.c */
+int		 ks_node_valid(const char *, const char **);
+int		 keys_init(const struct conf *, char **);
+void		 keys_free(void);
+const struct ks_key *keys_get(const char *);
+size_t		 keys_count(void);
+const char	*keys_index(size_t *);
+int		 keys_put(const char *, const char *, size_t,
+		    const struct rsakey_info *, const char *, const char *,
+		    const char *, char **);
+int		 keys_delete(const char *, const char *, const char *,
+		    char **);
+int		 keys_token_add(const struct conf *, const char *, char **,
+		    char **);
+int		 keys_token_check(const char *, const char *, const char **);
+int		 keys_token_consume(const char *, char **);
+
+/* guard.c */
+int		 guard_init(const struct conf *);
+void		 guard_free(void);
+int		 guard_nonce_valid(const char *);
+int		 guard_nonce_seen(const char *, time_t, const char **);
+int		 guard_rate(const char *);
+
+/* api.c */
+int		 api_init(struct event_base *, const struct conf *, char **);
+int		 api_tls_check(const struct conf *, char **);
+void		 api_free(void);
+int		 api_active(void);
+
+#endif
