@@ -120,6 +120,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/etc/iaxkeyd
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 etc/iaxkeyd.conf $(DESTDIR)/etc/iaxkeyd/iaxkeyd.conf.sample
+	install -m 0644 etc/iaxkey-server.conf \
+	    $(DESTDIR)/etc/iaxkeyd/iaxkey-server.conf.sample
 	-install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	-install -m 0644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
