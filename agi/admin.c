@@ -90,7 +90,7 @@
 #define TN_SE		240
 
 enum admin_state { A_OPEN, A_FLUSH, A_CLOSED };
-enum admin_busy { B_NONE, B_FETCH, B_DELAY, B_WATCH };
+enum admin_busy { B_NONE, B_FETCH, B_DELAY, B_WATCH, B_KEYOP };
 enum admin_tn { TN_DATA, TN_CMD, TN_OPT, TN_SUB, TN_SUB_IAC };
 
 struct admin_client {
@@ -121,6 +121,9 @@ struct admin_client {
 	struct keywaiter	*waiter;
 	char			 node[KEYS_NODE_MAX + 1];
 	uint64_t		 t_fetch;
+
+	/* key upload, key rotate */
+	struct keyop		*keyop;
 
 	/* A slowed-down auth failure. */
 	int			 failures;
@@ -264,6 +267,13 @@ static void	cmd_peer(struct admin_client *, int, char **);
 static void	cmd_forget_peer(struct admin_client *, int, char **);
 static void	cmd_keys(struct admin_client *, int, char **);
 static void	cmd_key(struct admin_client *, int, char **);
+static void	cmd_key_generate(struct admin_client *, int, char **);
+static void	cmd_key_upload(struct admin_client *, int, char **);
+static void	cmd_key_rotate(struct admin_client *, int, char **);
+static void	cmd_key_show(struct admin_client *, int, char **);
+static void	admin_keyop_cb(void *, const struct keyops_result *);
+static void	admin_show_line(void *, const char *);
+static void	admin_keyop_start(struct admin_client *, int);
 static void	cmd_fetch(struct admin_client *, int, char **);
 static void	cmd_forget_key(struct admin_client *, int, char **);
 static void	cmd_callers(struct admin_client *, int, char **);
@@ -298,9 +308,24 @@ static const struct admin_cmd admin_cmds[] = {
 	  "is reloaded (coalesced)." },
 	{ "keys", 0, 1, 0, cmd_keys, "keys [glob]",
 	  "Callers' keys in the state store, by node (shell glob)." },
+	{ "key generate", 0, 0, AC_AUDIT, cmd_key_generate, "key generate",
+	  "Create this node's key pair in key_dir, as iaxkeyd -k; an "
+	  "existing key is never overwritten." },
+	{ "key upload", 0, 0, AC_AUDIT, cmd_key_upload, "key upload",
+	  "Publish this node's public key on the key server (with "
+	  "[keyserver] enroll_token for the first time) and report the "
+	  "outcome when it is known." },
+	{ "key rotate", 0, 0, AC_AUDIT, cmd_key_rotate, "key rotate",
+	  "Make a new key pair, upload it signed by the new and the current "
+	  "key, and swap the files and reload res_crypto only when the key "
+	  "server confirms it; otherwise the old pair stays." },
+	{ "key show", 0, 0, 0, cmd_key_show, "key show",
+	  "This node's own key: name, fingerprint, bits, file modes, last "
+	  "upload." },
 	{ "key", 1, 1, 0, cmd_key, "key <node>",
 	  "One node's key: fingerprint, bits, source, fetched, changed, "
-	  "status." },
+	  "status (nodes named generate, upload, rotate or show: see "
+	  "keys)." },
 	{ "fetch", 1, 1, AC_AUDIT, cmd_fetch, "fetch <node>",
 	  "Fetch a node's key from the key server now and report the "
 	  "outcome when it is known." },
@@ -473,8 +498,10 @@ admin_free(void)
 {
 	struct admin_client	*c;
 
-	if (!adm.up)
+	if (!adm.up) {
+		keyops_free();
 		return;
+	}
 	while ((c = TAILQ_FIRST(&adm.clients)) != NULL) {
 		if (c->state == A_OPEN)
 			admin_close(c, "shutdown", 0);
@@ -483,6 +510,7 @@ admin_free(void)
 		TAILQ_REMOVE(&adm.clients, c, entry);
 		free(c);
 	}
+	keyops_free();		/* after the clients stopped waiting */
 	if (adm.listener != NULL)
 		evconnlistener_free(adm.listener);
 	if (adm.capture != NULL)
@@ -714,7 +742,8 @@ admin_resume_cb(int fd, short events, void *arg)
 static int
 admin_blocked(struct admin_client *c)
 {
-	if (c->state != A_OPEN || c->busy == B_FETCH || c->busy == B_DELAY)
+	if (c->state != A_OPEN || c->busy == B_FETCH || c->busy == B_DELAY ||
+	    c->busy == B_KEYOP)
 		return (1);
 	return (c->busy == B_NONE && evbuffer_get_length(
 	    bufferevent_get_output(c->bev)) > ADMIN_OUT_MAX);
@@ -843,6 +872,8 @@ admin_close(struct admin_client *c, const char *reason, int flush)
 	if (c->waiter != NULL)
 		keys_cancel(c->waiter);
 	c->waiter = NULL;
+	keyops_cancel(c->keyop);	/* it runs to its end anyway */
+	c->keyop = NULL;
 	c->busy = B_NONE;
 	if (c->counted)
 		adm.nclients--;
@@ -1667,6 +1698,116 @@ cmd_key(struct admin_client *c, int argc, char **argv)
 		free(path);
 	}
 	sqlite3_reset(st);
+	admin_ok(c);
+}
+
+/* key generate */
+static void
+cmd_key_generate(struct admin_client *c, int argc, char **argv)
+{
+	char	*key = NULL, *pub = NULL, *cause = NULL, fpr[72];
+
+	if (keyops_generate(&key, &pub, fpr, sizeof fpr, &cause) == -1) {
+		admin_audit(c, "key generate", NULL, "error");
+		admin_err(c, "%s", cause);
+	} else {
+		admin_audit(c, "key generate", NULL, "ok");
+		admin_printf(c, "  key         %s", key);
+		admin_printf(c, "  pub         %s", pub);
+		admin_printf(c, "  fingerprint %s", fpr);
+		admin_printf(c, "  next        key upload");
+		admin_ok(c);
+	}
+	free(cause);
+	free(key);
+	free(pub);
+}
+
+/* key upload, key rotate: the reply waits for the key server. */
+static void
+admin_keyop_start(struct admin_client *c, int rotate)
+{
+	const char	*what = rotate ? "key rotate" : "key upload";
+	char		*cause = NULL;
+
+	if (keyops_upload(rotate, admin_keyop_cb, c, &c->keyop,
+	    &cause) == -1) {
+		admin_audit(c, what, NULL, "error");
+		admin_err(c, "%s", cause);
+		free(cause);
+		return;
+	}
+	admin_audit(c, what, NULL, "started");
+	c->busy = B_KEYOP;
+	admin_timeouts(c);
+}
+
+/* key upload */
+static void
+cmd_key_upload(struct admin_client *c, int argc, char **argv)
+{
+	admin_keyop_start(c, 0);
+}
+
+/* key rotate */
+static void
+cmd_key_rotate(struct admin_client *c, int argc, char **argv)
+{
+	admin_keyop_start(c, 1);
+}
+
+/* The upload or rotation a client waits for has ended. */
+static void
+admin_keyop_cb(void *arg, const struct keyops_result *r)
+{
+	struct admin_client	*c = arg;
+
+	c->keyop = NULL;
+	c->busy = B_NONE;
+	if (c->state != A_OPEN)
+		return;
+	admin_timeouts(c);
+	admin_printf(c, "  result      %s", r->ok ? "ok" : "failed");
+	if (r->status != 0)
+		admin_printf(c, "  http        %ld", r->status);
+	if (r->old_fingerprint != NULL)
+		admin_printf(c, "  old         %s%s", r->old_fingerprint,
+		    r->ok ? " (replaced)" : " (still in use)");
+	admin_printf(c, "  fingerprint %s%s", r->fingerprint, r->ok ?
+	    " (confirmed by the key server)" : "");
+	if (r->kept_new)
+		admin_printf(c, "  new files   kept: the key server may have "
+		    "the new key (see key show)");
+	admin_printf(c, "  ms          %llu", (unsigned long long)r->ms);
+	if (r->gen != 0) {
+		admin_printf(c, "  modules     res_crypto");
+		admin_reload_note(c, r->gen);
+	}
+	if (r->ok)
+		admin_ok(c);
+	else
+		admin_err(c, "%s failed: %s", r->what, r->reason);
+	event_active(c->resume, 0, 0);
+}
+
+/* One line of key show. */
+static void
+admin_show_line(void *arg, const char *line)
+{
+	admin_printf(arg, "%s", line);
+}
+
+/* key show */
+static void
+cmd_key_show(struct admin_client *c, int argc, char **argv)
+{
+	char	*cause = NULL;
+
+	if (keyops_show(admin_show_line, c, &cause) == -1) {
+		admin_err(c, "%s", cause);
+		free(cause);
+		return;
+	}
 	admin_ok(c);
 }
 

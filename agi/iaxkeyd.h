@@ -237,6 +237,27 @@ void		 sync_free(void);
 int		 sync_run(char **);
 const struct sync_stats *sync_stats(void);
 
+/* keyops.c: the node's own key pair: generate, upload, rotate, show. */
+struct keyop;
+struct keyops_result {
+	int		 ok;
+	const char	*what;		/* "upload" or "rotate" */
+	long		 status;	/* HTTP status, 0 when none */
+	const char	*reason;	/* NULL when ok */
+	const char	*fingerprint;	/* the uploaded key */
+	const char	*old_fingerprint; /* rotate: the replaced key */
+	int		 kept_new;	/* rotate: outcome unknown, .new kept */
+	uint64_t	 gen;		/* rotate: reload to wait for, or 0 */
+	uint64_t	 ms;
+};
+typedef void	(*keyops_cb)(void *, const struct keyops_result *);
+int		 keyops_generate(char **, char **, char *, size_t, char **);
+int		 keyops_upload(int, keyops_cb, void *, struct keyop **,
+		    char **);
+void		 keyops_cancel(struct keyop *);
+int		 keyops_show(void (*)(void *, const char *), void *, char **);
+void		 keyops_free(void);
+
 /* admin.c: the telnet console and session statistics. */
 int		 admin_init(struct event_base *, const struct conf *, char **);
 void		 admin_apply(const struct conf *);

@@ -1,0 +1,664 @@
+/*
+ * keyops: the node's own key pair, <key_dir>/<name>.key and <name>.pub,
+ * for the console's "key generate", "key upload", "key rotate" and "key
+ * show" (docs/console.md).
+ *
+ * Upload (what iaxkey-server checks): PUT <upload_url> ({node} replaced),
+ * body the .pub file, headers X-Iaxkey-Timestamp, X-Iaxkey-Nonce and
+ * X-Iaxkey-Signature (the uploaded key's signature of "PUT\n<node>\n<ts>\n
+ * <nonce>\n<sha256 hex of body>"), X-Iaxkey-Current-Signature (the same
+ * string signed by the key in use; for an upload that is the uploaded key
+ * itself, so uploading a registered key again is answered "unchanged")
+ * and, for "key upload" when [keyserver] enroll_token is set,
+ * X-Iaxkey-Token.  Success is 200 or 201 with the key's fingerprint in
+ * the body.  Neither the token nor a signature is ever logged or shown.
+ *
+ * Rotation:
+ *
+ *   generate .key.new + .pub.new ── PUT (new key + current key) ──┐
+ *   ┌─────────────────────────────────────────────────────────────┘
+ *   ├─ 200/201 with the new fingerprint ──► rename .key.new over .key,
+ *   │    then .pub.new over .pub, fsync the directory, reload res_crypto
+ *   ├─ an HTTP refusal, or no connection ──► remove the .new files
+ *   └─ outcome unknown (timeout or reset after sending, 2xx without the
+ *        fingerprint, shutdown) ──► keep the .new files: the key server
+ *        may hold the new key, whose private half must not be lost
+ *   In every case but the first the old pair stays in use.
+ *
+ * The private key is renamed first: between the two renames .key is the
+ * new key (which the server now publishes, so outbound calls verify) and
+ * only our .pub, which nothing signs with, lags.  The other order would
+ * sign calls with a key the server no longer has.  A crash in between
+ * leaves .pub.new alone, matching .key: the next upload or rotate
+ * finishes the rename.  Leftover .key.new files block "key rotate" until
+ * the operator has compared them with the server (docs/console.md).
+ *
+ * Key generation (RSA 1024, some ms) and the small file writes run on
+ * the loop, as every other write of ours does; the request is async.
+ */
+#include <sys/types.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "agi/iaxkeyd.h"
+#include "lib/afile.h"
+#include "lib/http.h"
+#include "lib/rsakey.h"
+#include "lib/xmalloc.h"
+
+#define KEYOPS_NONCE_BYTES	16	/* 32 hex digits */
+#define KEYOPS_REASON_MAX	200	/* of a server's reason */
+
+struct keyop {
+	int		 rotate;
+	struct http_req	*req;
+	keyops_cb	 cb;
+	void		*arg;
+	char		*key, *pub, *key_new, *pub_new;
+	char		 node[KEYS_NODE_MAX + 1];
+	char		 fpr[72];	/* uploaded */
+	char		 old_fpr[72];	/* rotate: in use */
+	uint64_t	 t0;
+};
+
+/* One operation at a time, and what the last upload did. */
+static struct {
+	struct keyop	*op;
+	struct {
+		time_t	 t;		/* 0: none since start */
+		char	 what[8];
+		int	 ok;
+		long	 status;
+		char	 reason[1024];
+		char	 fingerprint[72];
+	} last;
+} ko;
+
+static int	keyops_paths(char **, char **, char **, char **, char **);
+static int	keyops_finish_swap(const char *, const char *, const char *,
+		    char **);
+static int	keyops_start(struct keyop *, const char *, const char *,
+		    char **);
+static void	keyops_done_cb(void *, const struct http_resp *);
+static int	keyops_sent(const struct http_resp *);
+static void	keyops_end(struct keyop *, struct keyops_result *);
+static void	keyops_op_free(struct keyop *);
+static char	*keyops_url(const char *, char **);
+static void	keyops_mode(char *, size_t, const char *);
+static int	keyops_sync_dir(const char *);
+
+/*
+ * The paths of the own pair (and of the .new pair), from [node] name and
+ * [asterisk] key_dir (caller frees all four).  0, or -1 with *cause.
+ */
+static int
+keyops_paths(char **key, char **pub, char **key_new, char **pub_new,
+    char **cause)
+{
+	const char	*name = conf_str(ikd->conf, "node:name");
+	const char	*dir = conf_str(ikd->conf, "asterisk:key_dir");
+
+	if (*name == '\0') {
+		*cause = xstrdup("[node] name is not set");
+		return (-1);
+	}
+	xasprintf(key, "%s/%s.key", dir, name);
+	xasprintf(pub, "%s/%s.pub", dir, name);
+	if (key_new != NULL)
+		xasprintf(key_new, "%s/%s.key.new", dir, name);
+	if (pub_new != NULL)
+		xasprintf(pub_new, "%s/%s.pub.new", dir, name);
+	return (0);
+}
+
+/*
+ * Create the own pair as iaxkeyd -k does (never overwriting): *key and
+ * *pub get the paths (caller frees), fpr the fingerprint.  0 or -1 with
+ * *cause.
+ */
+int
+keyops_generate(char **key, char **pub, char *fpr, size_t size,
+    char **cause)
+{
+	struct rsakey_info	info;
+
+	*key = *pub = NULL;
+	if (keyops_paths(key, pub, NULL, NULL, cause) == -1)
+		return (-1);
+	if (rsakey_generate(*key, *pub, cause) == -1 ||
+	    rsakey_priv_check(*key, &info, cause) == -1)
+		return (-1);
+	strlcpy_(fpr, info.fingerprint, size);
+	log_info("own key generated: %s (%s)", *key, info.fingerprint);
+	return (0);
+}
+
+/*
+ * A crash between the two renames of a rotation left pub_new whose key
+ * matches key: rename it over pub.  0 when there was nothing to do or it
+ * is done, -1 with *cause.
+ */
+static int
+keyops_finish_swap(const char *key, const char *pub, const char *pub_new,
+    char **cause)
+{
+	struct rsakey_info	 ki, pi;
+	struct stat		 st;
+	char			*pem = NULL, *why = NULL;
+	size_t			 len;
+	int			 rc = -1;
+
+	if (lstat(pub_new, &st) == -1)
+		return (0);
+	if (rsakey_priv_check(key, &ki, cause) == -1)
+		return (-1);
+	if (afile_read(pub_new, RSAKEY_PEM_MAX, &pem, &len, cause) != 0 ||
+	    rsakey_pub_validate(pem, len, RSAKEY_PEM_MAX, &pi, &why) == -1 ||
+	    strcmp(ki.fingerprint, pi.fingerprint) != 0) {
+		if (*cause == NULL)
+			xasprintf(cause, "%s is left over from a rotation and "
+			    "does not match %s%s%s", pub_new, key,
+			    why != NULL ? ": " : "", why != NULL ? why : "");
+		goto out;
+	}
+	if (rename(pub_new, pub) == -1) {
+		xasprintf(cause, "rename %s: %s", pub_new, strerror(errno));
+		goto out;
+	}
+	log_warnx("own key: finished an interrupted rotation (%s)",
+	    ki.fingerprint);
+	rc = 0;
+out:
+	free(why);
+	free(pem);
+	return (rc);
+}
+
+/*
+ * Start "key upload" (rotate 0) or "key rotate" (rotate 1).  Returns 0
+ * with *opp set: cb(arg, result) runs later from the loop unless
+ * keyops_cancel(*opp); or -1 with *cause when nothing was started (the
+ * key pair is then as it was).
+ */
+int
+keyops_upload(int rotate, keyops_cb cb, void *arg, struct keyop **opp,
+    char **cause)
+{
+	struct keyop		*op;
+	struct rsakey_info	 info;
+	struct stat		 st;
+	const char		*sign_with;
+
+	*opp = NULL;
+	if (ko.op != NULL) {
+		*cause = xstrdup("a key upload or rotation is already running");
+		return (-1);
+	}
+	op = xcalloc(1, sizeof *op);
+	op->rotate = rotate;
+	op->cb = cb;
+	op->arg = arg;
+	op->t0 = now_ms();
+	if (keyops_paths(&op->key, &op->pub, &op->key_new, &op->pub_new,
+	    cause) == -1)
+		goto fail;
+	strlcpy_(op->node, conf_str(ikd->conf, "node:name"), sizeof op->node);
+	if (!keys_node_ok(op->node)) {
+		xasprintf(cause, "[node] name %s cannot be a key server node "
+		    "name", op->node);
+		goto fail;
+	}
+	if (keyops_finish_swap(op->key, op->pub, op->pub_new, cause) == -1)
+		goto fail;
+	if (rsakey_priv_check(op->key, &info, cause) == -1)
+		goto fail;
+	strlcpy_(op->old_fpr, info.fingerprint, sizeof op->old_fpr);
+	strlcpy_(op->fpr, info.fingerprint, sizeof op->fpr);
+	sign_with = op->key;
+	if (rotate) {
+		if (lstat(op->key_new, &st) == 0) {
+			xasprintf(cause, "%s is left over from an interrupted "
+			    "rotation: compare it with the key server (see "
+			    "key show) before removing it", op->key_new);
+			goto fail;
+		}
+		if (rsakey_generate(op->key_new, op->pub_new, cause) == -1) {
+			free(op->pub_new);	/* not ours to remove */
+			op->pub_new = NULL;
+			goto fail;
+		}
+		if (rsakey_priv_check(op->key_new, &info, cause) == -1)
+			goto fail_new;
+		strlcpy_(op->fpr, info.fingerprint, sizeof op->fpr);
+		sign_with = op->key_new;
+	}
+	if (keyops_start(op, sign_with, rotate ? op->pub_new : op->pub,
+	    cause) == -1) {
+		if (rotate)
+			goto fail_new;
+		goto fail;
+	}
+	ko.op = op;
+	*opp = op;
+	return (0);
+fail_new:
+	afile_remove(op->key_new, NULL);
+	afile_remove(op->pub_new, NULL);
+fail:
+	keyops_op_free(op);
+	return (-1);
+}
+
+/*
+ * Sign and send the PUT of the public key file pub, signed by the key
+ * file sign_with and (as X-Iaxkey-Current-Signature) by op->key.  0 or
+ * -1 with *cause.
+ */
+static int
+keyops_start(struct keyop *op, const char *sign_with, const char *pub,
+    char **cause)
+{
+	struct http_opts	 o;
+	struct rsakey_info	 info;
+	const char		*hdr[2], *h[8];
+	unsigned char		 rnd[KEYOPS_NONCE_BYTES];
+	char			 nonce[2 * KEYOPS_NONCE_BYTES + 1], hex[65];
+	char			*pem = NULL, *canon = NULL, *sig = NULL;
+	char			*cursig = NULL, *url = NULL, *why = NULL;
+	char			*hts = NULL, *hnonce = NULL, *hsig = NULL;
+	char			*hcur = NULL, *htok = NULL;
+	const char		*token;
+	long long		 ts;
+	size_t			 len, i;
+	int			 n = 0, rc = -1;
+
+	if (afile_read(pub, RSAKEY_PEM_MAX, &pem, &len, cause) != 0) {
+		if (*cause == NULL)
+			xasprintf(cause, "%s: %s", pub, strerror(errno));
+		goto out;
+	}
+	if (rsakey_pub_validate(pem, len, RSAKEY_PEM_MAX, &info, &why) ==
+	    -1) {
+		xasprintf(cause, "%s: %s", pub, why);
+		goto out;
+	}
+	if (strcmp(info.fingerprint, op->fpr) != 0) {
+		xasprintf(cause, "%s does not match its private key", pub);
+		goto out;
+	}
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		xasprintf(cause, "getrandom: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+	rsakey_sha256_hex(pem, len, hex);
+	ts = (long long)time(NULL);
+	xasprintf(&canon, "PUT\n%s\n%lld\n%s\n%s", op->node, ts, nonce,
+	    hex);
+	if (rsakey_sign(sign_with, canon, strlen(canon), &sig, cause) == -1 ||
+	    rsakey_sign(op->key, canon, strlen(canon), &cursig, cause) == -1)
+		goto out;
+	if ((why = keyops_url(op->node, &url)) != NULL) {
+		*cause = why;
+		why = NULL;
+		goto out;
+	}
+	if (keys_http() == NULL) {
+		*cause = xstrdup("no HTTP client");
+		goto out;
+	}
+	keys_http_opts(&o, hdr);
+	if (hdr[0] != NULL)
+		h[n++] = hdr[0];
+	xasprintf(&hts, "X-Iaxkey-Timestamp: %lld", ts);
+	xasprintf(&hnonce, "X-Iaxkey-Nonce: %s", nonce);
+	xasprintf(&hsig, "X-Iaxkey-Signature: %s", sig);
+	xasprintf(&hcur, "X-Iaxkey-Current-Signature: %s", cursig);
+	h[n++] = hts;
+	h[n++] = hnonce;
+	h[n++] = hsig;
+	h[n++] = hcur;
+	token = conf_str(ikd->conf, "keyserver:enroll_token");
+	if (!op->rotate && *token != '\0') {
+		xasprintf(&htok, "X-Iaxkey-Token: %s", token);
+		h[n++] = htok;
+	}
+	h[n] = NULL;
+	o.method = "PUT";
+	o.body = pem;
+	o.body_len = len;
+	o.content_type = "text/plain";
+	o.headers = h;
+	op->req = http_request(keys_http(), url, &o, keyops_done_cb, op,
+	    cause);
+	if (op->req != NULL)
+		rc = 0;
+out:
+	free(why);
+	free(pem);
+	free(canon);
+	free(sig);
+	free(cursig);
+	free(url);
+	free(hts);
+	free(hnonce);
+	free(hsig);
+	free(hcur);
+	if (htok != NULL)
+		explicit_bzero(htok, strlen(htok));
+	free(htok);
+	return (rc);
+}
+
+/* The upload URL (caller frees), or NULL with the reason (caller frees). */
+static char *
+keyops_url(const char *node, char **url)
+{
+	const char	*tpl = conf_str(ikd->conf, "keyserver:upload_url");
+	const char	*at;
+	char		*esc, *why;
+
+	if (*tpl == '\0')
+		tpl = conf_str(ikd->conf, "keyserver:url");
+	if (*tpl == '\0') {
+		xasprintf(&why, "[keyserver] url is not set");
+		return (why);
+	}
+	if ((at = strstr(tpl, "{node}")) == NULL) {
+		*url = xstrdup(tpl);
+		return (NULL);
+	}
+	esc = http_escape(node);
+	xasprintf(url, "%.*s%s%s", (int)(at - tpl), tpl, esc, at + 6);
+	free(esc);
+	return (NULL);
+}
+
+/*
+ * 1 when a failed transfer may have reached the key server (so it may
+ * have stored the key); 0 when it cannot have been sent.
+ */
+static int
+keyops_sent(const struct http_resp *resp)
+{
+	switch (resp->result) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return (0);
+	default:
+		return (resp->status != 0 || resp->result != 0);
+	}
+}
+
+/* fsync the directory of path; 0 or -1. */
+static int
+keyops_sync_dir(const char *path)
+{
+	char	*dir, *slash;
+	int	 fd, rc;
+
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strlcpy_(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd == -1)
+		return (-1);
+	rc = fsync(fd);
+	close(fd);
+	return (rc);
+}
+
+/* The key server answered (or the transfer failed): finish the operation. */
+static void
+keyops_done_cb(void *arg, const struct http_resp *resp)
+{
+	struct keyop		*op = arg;
+	struct keyops_result	 r;
+	char			 reason[1024], esc[KEYOPS_REASON_MAX * 4 + 8];
+	size_t			 n;
+
+	op->req = NULL;
+	memset(&r, 0, sizeof r);
+	r.what = op->rotate ? "rotate" : "upload";
+	r.status = resp->status;
+	r.fingerprint = op->fpr;
+	r.old_fingerprint = op->rotate ? op->old_fpr : NULL;
+	if (resp->result != 0) {
+		snprintf(reason, sizeof reason, "key server: %s", resp->error);
+		r.kept_new = op->rotate && keyops_sent(resp);
+	} else if (resp->status == 200 || resp->status == 201) {
+		if (strstr(resp->body, op->fpr) != NULL)
+			r.ok = 1;
+		else {
+			snprintf(reason, sizeof reason, "key server answered "
+			    "%ld without the fingerprint %s", resp->status,
+			    op->fpr);
+			r.kept_new = op->rotate;
+		}
+	} else {
+		n = strcspn(resp->body, "\r\n");
+		if (n > KEYOPS_REASON_MAX)
+			n = KEYOPS_REASON_MAX;
+		if (n == 0)
+			strlcpy_(esc, "(no reason given)", sizeof esc);
+		else
+			log_escape(esc, sizeof esc, resp->body, n);
+		snprintf(reason, sizeof reason, "key server: HTTP %ld: %s",
+		    resp->status, esc);
+	}
+	if (r.ok && op->rotate) {
+		/* The private key first: see the comment at the top. */
+		if (rename(op->key_new, op->key) == -1) {
+			snprintf(reason, sizeof reason, "the key server has "
+			    "the new key but rename %s: %s; move the .new "
+			    "files into place by hand", op->key_new,
+			    strerror(errno));
+			r.ok = 0;
+			r.kept_new = 1;
+		} else if (rename(op->pub_new, op->pub) == -1) {
+			snprintf(reason, sizeof reason, "new key in place but "
+			    "rename %s: %s (key upload finishes it)",
+			    op->pub_new, strerror(errno));
+			r.ok = 0;
+			r.kept_new = 1;
+			r.gen = reload_need(RELOAD_RES_CRYPTO);
+		} else {
+			if (keyops_sync_dir(op->key) == -1)
+				log_warn("own key: fsync of %s's directory",
+				    op->key);
+			r.gen = reload_need(RELOAD_RES_CRYPTO);
+		}
+	}
+	if (!r.ok && op->rotate && !r.kept_new) {
+		afile_remove(op->key_new, NULL);
+		afile_remove(op->pub_new, NULL);
+	}
+	if (!r.ok)
+		r.reason = reason;
+	keyops_end(op, &r);
+}
+
+/* Record, log and deliver the result of op, then free it. */
+static void
+keyops_end(struct keyop *op, struct keyops_result *r)
+{
+	struct logline	l;
+
+	r->ms = now_ms() - op->t0;
+	ko.last.t = time(NULL);
+	strlcpy_(ko.last.what, r->what, sizeof ko.last.what);
+	ko.last.ok = r->ok;
+	ko.last.status = r->status;
+	strlcpy_(ko.last.reason, r->reason != NULL ? r->reason : "",
+	    sizeof ko.last.reason);
+	strlcpy_(ko.last.fingerprint, r->fingerprint,
+	    sizeof ko.last.fingerprint);
+	lf_begin(&l, r->ok ? LOG_L_INFO : LOG_L_WARN, "key_upload");
+	lf_str(&l, "node", op->node);
+	lf_str(&l, "op", r->what);
+	lf_str(&l, "result", r->ok ? "ok" : "failed");
+	lf_int(&l, "status", r->status);
+	lf_str(&l, "fingerprint", r->fingerprint);
+	if (r->old_fingerprint != NULL)
+		lf_str(&l, "old", r->old_fingerprint);
+	if (r->kept_new)
+		lf_str(&l, "new_files", "kept");
+	lf_int(&l, "ms", r->ms);
+	if (r->reason != NULL)
+		lf_str(&l, "reason", r->reason);
+	lf_emit(&l);
+	ko.op = NULL;
+	if (op->cb != NULL)
+		op->cb(op->arg, r);
+	keyops_op_free(op);
+}
+
+/* Free an operation (its request must be gone). */
+static void
+keyops_op_free(struct keyop *op)
+{
+	free(op->key);
+	free(op->pub);
+	free(op->key_new);
+	free(op->pub_new);
+	free(op);
+}
+
+/* Nobody waits for op any more; it still runs to its end. */
+void
+keyops_cancel(struct keyop *op)
+{
+	if (op == NULL)
+		return;
+	op->cb = NULL;
+	op->arg = NULL;
+}
+
+/* A file's permission bits as "0600", or why there are none. */
+static void
+keyops_mode(char *buf, size_t size, const char *path)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == -1)
+		snprintf(buf, size, "%s", errno == ENOENT ? "missing" :
+		    strerror(errno));
+	else
+		snprintf(buf, size, "mode %04o", (unsigned)(st.st_mode &
+		    07777));
+}
+
+/*
+ * The state of the own pair and of the last upload, one line at a time
+ * through out(arg, line).  0, or -1 with *cause when [node] name is not
+ * set.
+ */
+int
+keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
+{
+	struct rsakey_info	 ki, pi;
+	struct tm		 tm;
+	char			*key, *pub, *key_new, *pub_new, *why = NULL;
+	char			*pem = NULL, line[2048], m[64], t[32];
+	size_t			 len;
+	int			 kok, pok = 0;
+
+	if (keyops_paths(&key, &pub, &key_new, &pub_new, cause) == -1)
+		return (-1);
+	snprintf(line, sizeof line, "  name        %s",
+	    conf_str(ikd->conf, "node:name"));
+	out(arg, line);
+	keyops_mode(m, sizeof m, key);
+	snprintf(line, sizeof line, "  key         %s (%s)", key, m);
+	out(arg, line);
+	keyops_mode(m, sizeof m, pub);
+	snprintf(line, sizeof line, "  pub         %s (%s)", pub, m);
+	out(arg, line);
+	if ((kok = rsakey_priv_check(key, &ki, &why) == 0)) {
+		snprintf(line, sizeof line, "  fingerprint %s", ki.fingerprint);
+		out(arg, line);
+		snprintf(line, sizeof line, "  bits        %d", ki.bits);
+	} else
+		snprintf(line, sizeof line, "  problem     %s", why);
+	out(arg, line);
+	free(why);
+	why = NULL;
+	if (afile_read(pub, RSAKEY_PEM_MAX, &pem, &len, &why) == 0 &&
+	    rsakey_pub_validate(pem, len, RSAKEY_PEM_MAX, &pi, &why) == 0)
+		pok = 1;
+	if (!pok && why != NULL) {
+		snprintf(line, sizeof line, "  problem     %s: %s", pub, why);
+		out(arg, line);
+	} else if (pok && kok && strcmp(pi.fingerprint, ki.fingerprint) != 0) {
+		snprintf(line, sizeof line, "  problem     %s does not match "
+		    "the private key (it is %s)", pub, pi.fingerprint);
+		out(arg, line);
+	}
+	free(why);
+	free(pem);
+	if (access(key_new, F_OK) == 0 || access(pub_new, F_OK) == 0) {
+		snprintf(line, sizeof line, "  leftover    %s.new files from "
+		    "an interrupted rotation", key);
+		out(arg, line);
+	}
+	if (ko.op != NULL)
+		snprintf(line, sizeof line, "  upload      running (%s)",
+		    ko.op->rotate ? "rotate" : "upload");
+	else if (ko.last.t == 0)
+		snprintf(line, sizeof line, "  upload      none since start");
+	else {
+		if (gmtime_r(&ko.last.t, &tm) == NULL ||
+		    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			strlcpy_(t, "?", sizeof t);
+		snprintf(line, sizeof line, "  upload      %s %s %s status %ld "
+		    "%s%s%s", t, ko.last.what, ko.last.ok ? "ok" : "failed",
+		    ko.last.status, ko.last.fingerprint,
+		    ko.last.ok ? "" : ": ", ko.last.reason);
+	}
+	out(arg, line);
+	free(key);
+	free(pub);
+	free(key_new);
+	free(pub_new);
+	return (0);
+}
+
+/*
+ * Shutdown (before the HTTP client goes): cancel a running operation.
+ * A rotation's .new files stay, as its outcome is unknown.
+ */
+void
+keyops_free(void)
+{
+	struct keyop	*op = ko.op;
+
+	if (op == NULL)
+		return;
+	http_cancel(op->req);
+	if (op->rotate)
+		log_warnx("own key: rotation interrupted by shutdown; %s and "
+		    "%s kept", op->key_new, op->pub_new);
+	keyops_op_free(op);
+	ko.op = NULL;
+}
