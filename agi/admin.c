@@ -1566,40 +1566,65 @@ cmd_peer(struct admin_client *c, int argc, char **argv)
 	admin_ok(c);
 }
 
+/* What "forget peer" and "forget key" differ in. */
+struct admin_forget {
+	const char	*cmd;		/* "forget peer" */
+	const char	*what;		/* "peer" */
+	const char	*stores;	/* where it is removed from */
+	const char	*file;		/* the rendered file's name */
+	const char	*filekey;	/* its configuration key */
+	int		(*forget)(const char *, char **);
+	int		(*flush)(char **);
+};
+
+/*
+ * Remove one entry from the state store (and its files), then write the
+ * rendered file at once so it follows the store; the reload stays
+ * coalesced.  The name was validated by the caller.
+ */
+static void
+admin_forget(struct admin_client *c, const struct admin_forget *f,
+    const char *name)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if ((rc = f->forget(name, &cause)) <= 0) {
+		admin_audit(c, f->cmd, name, rc == 0 ? "unknown" : "error");
+		if (rc == 0)
+			admin_err(c, "no such %s", f->what);
+		else
+			admin_err(c, "%s", cause);
+		free(cause);
+		return;
+	}
+	admin_audit(c, f->cmd, name, "ok");
+	admin_printf(c, "  removed    %s (%s)", name, f->stores);
+	if (f->flush(&cause) == -1) {
+		admin_err(c, "%s not written: %s", f->file, cause);
+		free(cause);
+		return;
+	}
+	admin_printf(c, "  %-10s %s", f->file, conf_str(ikd->conf, f->filekey));
+	admin_reload_note(c, 0);
+	admin_ok(c);
+}
+
 /* forget peer <name> */
 static void
 cmd_forget_peer(struct admin_client *c, int argc, char **argv)
 {
-	char	*cause = NULL;
-	int	 rc;
+	static const struct admin_forget f = {
+		"forget peer", "peer", "state store", "peers file",
+		"outbound:peers_file", peers_forget, peers_flush
+	};
 
 	if (!astconf_name_ok(argv[0])) {
 		admin_err(c, "bad name: [A-Za-z0-9._-], at most %d",
 		    ASTCONF_NAME_MAX);
 		return;
 	}
-	if ((rc = peers_forget(argv[0], &cause)) <= 0) {
-		admin_audit(c, "forget peer", argv[0], rc == 0 ? "unknown" :
-		    "error");
-		if (rc == 0)
-			admin_err(c, "no such peer");
-		else
-			admin_err(c, "%s", cause);
-		free(cause);
-		return;
-	}
-	admin_audit(c, "forget peer", argv[0], "ok");
-	admin_printf(c, "  removed    %s (state store)", argv[0]);
-	/* The file follows the store now; the reload stays coalesced. */
-	if (peers_flush(&cause) == -1) {
-		admin_err(c, "peers file not written: %s", cause);
-		free(cause);
-		return;
-	}
-	admin_printf(c, "  peers file %s", conf_str(ikd->conf,
-	    "outbound:peers_file"));
-	admin_reload_note(c, 0);
-	admin_ok(c);
+	admin_forget(c, &f, argv[0]);
 }
 
 /* keys [glob] */
@@ -1885,35 +1910,17 @@ admin_fetch_report(struct admin_client *c, const struct key_result *r)
 static void
 cmd_forget_key(struct admin_client *c, int argc, char **argv)
 {
-	char	*cause = NULL;
-	int	 rc;
+	static const struct admin_forget f = {
+		"forget key", "key", "state store, key file", "users file",
+		"inbound:users_file", keys_forget, keys_flush
+	};
 
 	if (!keys_node_ok(argv[0])) {
 		admin_err(c, "bad node name: [A-Za-z0-9._-], at most %d",
 		    KEYS_NODE_MAX);
 		return;
 	}
-	if ((rc = keys_forget(argv[0], &cause)) <= 0) {
-		admin_audit(c, "forget key", argv[0], rc == 0 ? "unknown" :
-		    "error");
-		if (rc == 0)
-			admin_err(c, "no such key");
-		else
-			admin_err(c, "%s", cause);
-		free(cause);
-		return;
-	}
-	admin_audit(c, "forget key", argv[0], "ok");
-	admin_printf(c, "  removed    %s (state store, key file)", argv[0]);
-	if (keys_flush(&cause) == -1) {
-		admin_err(c, "users file not written: %s", cause);
-		free(cause);
-		return;
-	}
-	admin_printf(c, "  users file %s", conf_str(ikd->conf,
-	    "inbound:users_file"));
-	admin_reload_note(c, 0);
-	admin_ok(c);
+	admin_forget(c, &f, argv[0]);
 }
 
 /* callers [N] */

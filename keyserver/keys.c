@@ -49,6 +49,7 @@ static int	keys_audit(const char *, const char *, const char *,
 static char	*keys_path(const char *);
 static char	*keys_token_path(const char *);
 static void	keys_entry_free(struct ks_key *);
+static void	keys_insert(size_t, struct ks_key *);
 
 /*
  * Check a node name: 1 to KS_NODE_MAX of [A-Za-z0-9._-], starting with a
@@ -145,6 +146,19 @@ keys_token_path(const char *node)
 	return (p);
 }
 
+/* Insert k at index at of the sorted array. */
+static void
+keys_insert(size_t at, struct ks_key *k)
+{
+	if (keys.n == keys.cap) {
+		keys.cap = keys.cap == 0 ? 64 : keys.cap * 2;
+		keys.v = xreallocarray(keys.v, keys.cap, sizeof *keys.v);
+	}
+	memmove(keys.v + at + 1, keys.v + at, (keys.n - at) * sizeof *keys.v);
+	keys.v[at] = k;
+	keys.n++;
+}
+
 /* Free one entry. */
 static void
 keys_entry_free(struct ks_key *k)
@@ -225,15 +239,7 @@ keys_load(char **cause)
 		k->len = len;
 		strlcpy_(k->fpr, info.fingerprint, sizeof k->fpr);
 		snprintf(k->etag, sizeof k->etag, "\"%s\"", k->fpr);
-		if (keys.n == keys.cap) {
-			keys.cap = keys.cap == 0 ? 64 : keys.cap * 2;
-			keys.v = xreallocarray(keys.v, keys.cap,
-			    sizeof *keys.v);
-		}
-		memmove(keys.v + at + 1, keys.v + at,
-		    (keys.n - at) * sizeof *keys.v);
-		keys.v[at] = k;
-		keys.n++;
+		keys_insert(at, k);
 	}
 	closedir(d);
 	return (0);
@@ -400,15 +406,7 @@ keys_put(const char *node, const char *pem, size_t len,
 		keys.v[at] = k;
 		keys_entry_free(old);
 	} else {
-		if (keys.n == keys.cap) {
-			keys.cap = keys.cap == 0 ? 64 : keys.cap * 2;
-			keys.v = xreallocarray(keys.v, keys.cap,
-			    sizeof *keys.v);
-		}
-		memmove(keys.v + at + 1, keys.v + at,
-		    (keys.n - at) * sizeof *keys.v);
-		keys.v[at] = k;
-		keys.n++;
+		keys_insert(at, k);
 	}
 	keys_index_build();
 	return (0);
