@@ -279,8 +279,6 @@ inbound_answer(struct inbound *in)
 	if (in->timer != NULL)
 		evtimer_del(in->timer);
 	keys_caller_result(in->node, key_outcome_name(in->outcome));
-	session_setvar(s, "IAXKEY_KEY", key_outcome_name(in->outcome));
-	session_setvar(s, "IAXKEY_FINGERPRINT", in->fingerprint);
 	if (*fc != '\0') {
 		/* context[,exten[,priority]], validated at load. */
 		c1 = strchr(fc, ',');
@@ -309,10 +307,18 @@ inbound_end(struct session *s, struct inbound *in, const char *status,
 {
 	struct logline	l;
 
-	session_setvar(s, "IAXKEY_STATUS", status);
-	/* The RSA path, every call once the network is set up: one command. */
-	if (strcmp(status, "RSA") != 0)
-		session_setvar(s, "IAXKEY_REASON", reason != NULL ? reason : "");
+	const char	*names[] = { "IAXKEY_STATUS", "IAXKEY_REASON",
+			    "IAXKEY_KEY", "IAXKEY_FINGERPRINT" };
+	const char	*values[4];
+	int		 fallback = strcmp(status, "FALLBACK") == 0;
+
+	values[0] = status;
+	values[1] = reason != NULL ? reason : "";
+	values[2] = key_outcome_name(in->outcome);
+	values[3] = in->fingerprint;
+	/* RSA, every call once the network is set up: one variable. */
+	session_setvars(s, strcmp(status, "RSA") == 0 ? 1 : fallback ? 4 : 2,
+	    names, values);
 	session_finish(s, status, reason);
 	lf_begin(&l, strcmp(status, "ERROR") == 0 ? LOG_L_WARN : LOG_L_INFO,
 	    "inbound");

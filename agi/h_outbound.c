@@ -203,12 +203,16 @@ outbound_end(struct session *s, struct outbound *o, const char *status,
 	int		ok = strcmp(status, "OK") == 0;
 	int		invalid = strcmp(status, "INVALID") == 0;
 
-	session_setvar(s, "IAXKEY_STATUS", status);
-	session_setvar(s, "IAXKEY_DIAL", dial);
-	session_setvar(s, "IAXKEY_FALLBACK", invalid ? "" : o->fallback);
-	session_setvar(s, "IAXKEY_PEER", ok && o->peer[0] != '\0' ?
-	    o->peer : "");
-	session_setvar(s, "IAXKEY_REASON", reason != NULL ? reason : "");
+	const char	*names[] = { "IAXKEY_STATUS", "IAXKEY_DIAL",
+			    "IAXKEY_FALLBACK", "IAXKEY_PEER", "IAXKEY_REASON" };
+	const char	*values[5];
+
+	values[0] = status;
+	values[1] = dial;
+	values[2] = invalid ? "" : o->fallback;
+	values[3] = ok && o->peer[0] != '\0' ? o->peer : "";
+	values[4] = reason != NULL ? reason : "";
+	session_setvars(s, 5, names, values);
 	session_finish(s, status, reason);
 
 	lf_begin(&l, ok || invalid ? LOG_L_INFO : LOG_L_WARN, "outbound");

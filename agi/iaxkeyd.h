@@ -144,6 +144,10 @@ int		 session_cmd(struct session *, session_cb, void *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 /* Queue SET VARIABLE name "value" (quoted); 0 or -1 as session_cmd. */
 int		 session_setvar(struct session *, const char *, const char *);
+/* Queue n variables, in one EXEC MSet when possible; 0 or -1. */
+#define SESSION_VARS_MAX	8
+int		 session_setvars(struct session *, int, const char *const *,
+		    const char *const *);
 /* Queue nothing more; close when the queue is empty.  status is static. */
 void		 session_finish(struct session *, const char *, const char *);
 /* 1 when HANGUP was seen. */

@@ -26,7 +26,9 @@ route_find(const char *path)
 void
 route_unknown(struct session *s)
 {
-	session_setvar(s, "IAXKEY_STATUS", "ERROR");
-	session_setvar(s, "IAXKEY_REASON", "unknown script");
+	static const char *const names[] = { "IAXKEY_STATUS", "IAXKEY_REASON" };
+	static const char *const values[] = { "ERROR", "unknown script" };
+
+	session_setvars(s, 2, names, values);
 	session_finish(s, "ERROR", "unknown script");
 }

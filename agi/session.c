@@ -45,6 +45,7 @@ struct session_cmd {
 	TAILQ_ENTRY(session_cmd) entry;
 	session_cb		 cb;
 	void			*arg;
+	void			(*argfree)(void *);	/* if never answered */
 	int			 dead_safe;
 	size_t			 len;
 	char			 line[];	/* with '\n' */
@@ -72,6 +73,12 @@ static void	session_pump(struct session *);
 static void	session_linger(struct session *);
 static void	session_log_end(struct session *, const char *);
 static void	session_free_queue(struct session *);
+static int	session_vcmd(struct session *, session_cb, void *,
+		    void (*)(void *), const char *, va_list)
+		    __attribute__((format(printf, 5, 0)));
+static int	session_cmdf(struct session *, session_cb, void *,
+		    void (*)(void *), const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
 
 /* Name of a state for logs and the console. */
 const char *
@@ -451,8 +458,12 @@ session_start_handler(struct session *s)
 	if (s->flags & (SESSION_GONE | SESSION_FINISH))
 		return;
 	if (s->env_error != NULL) {
-		session_setvar(s, "IAXKEY_STATUS", "ERROR");
-		session_setvar(s, "IAXKEY_REASON", "invalid AGI environment");
+		static const char *const names[] = { "IAXKEY_STATUS",
+		    "IAXKEY_REASON" };
+		static const char *const values[] = { "ERROR",
+		    "invalid AGI environment" };
+
+		session_setvars(s, 2, names, values);
 		session_finish(s, "ERROR", s->env_error);
 		return;
 	}
@@ -532,16 +543,27 @@ session_pump(struct session *s)
 int
 session_cmd(struct session *s, session_cb cb, void *arg, const char *fmt, ...)
 {
+	va_list	ap;
+	int	rc;
+
+	va_start(ap, fmt);
+	rc = session_vcmd(s, cb, arg, NULL, fmt, ap);
+	va_end(ap);
+	return (rc);
+}
+
+/* Queue one command; argfree frees arg if the reply never comes. */
+static int
+session_vcmd(struct session *s, session_cb cb, void *arg,
+    void (*argfree)(void *), const char *fmt, va_list ap)
+{
 	struct session_cmd	*cmd;
 	char			 buf[AGI_LINE_MAX_NEW + 2];
-	va_list			 ap;
 	int			 n;
 
 	if (s->flags & (SESSION_GONE | SESSION_FINISH))
 		return (-1);
-	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	if (n < 0 || (size_t)n > s->line_max || strpbrk(buf, "\r\n") != NULL) {
 		log_warnx("session %012llx: command refused (%d bytes, "
 		    "limit %zu)", (unsigned long long)s->id, n, s->line_max);
@@ -550,6 +572,7 @@ session_cmd(struct session *s, session_cb cb, void *arg, const char *fmt, ...)
 	cmd = xmalloc(sizeof *cmd + n + 1);
 	cmd->cb = cb;
 	cmd->arg = arg;
+	cmd->argfree = argfree;
 	memcpy(cmd->line, buf, n);
 	cmd->line[n] = '\n';
 	cmd->len = n + 1;
@@ -559,6 +582,117 @@ session_cmd(struct session *s, session_cb cb, void *arg, const char *fmt, ...)
 	TAILQ_INSERT_TAIL(&s->queue, cmd, entry);
 	session_pump(s);
 	return (0);
+}
+
+/* Several variables whose MSet may need to be redone one by one. */
+struct session_vars {
+	int	 n;
+	char	*names[SESSION_VARS_MAX];
+	char	*values[SESSION_VARS_MAX];
+};
+
+static int	session_mset_missing;	/* MSet answered -2 once */
+
+/* Queue one command with an owned argument. */
+static int
+session_cmdf(struct session *s, session_cb cb, void *arg,
+    void (*argfree)(void *), const char *fmt, ...)
+{
+	va_list	ap;
+	int	rc;
+
+	va_start(ap, fmt);
+	rc = session_vcmd(s, cb, arg, argfree, fmt, ap);
+	va_end(ap);
+	return (rc);
+}
+
+/* Free a saved variable list. */
+static void
+session_vars_free(void *arg)
+{
+	struct session_vars	*v = arg;
+	int			 i;
+
+	for (i = 0; i < v->n; i++) {
+		free(v->names[i]);
+		free(v->values[i]);
+	}
+	free(v);
+}
+
+/* MSet answered: without the application, set the variables one by one. */
+static void
+session_mset_cb(struct session *s, const struct agi_reply *r, void *arg)
+{
+	struct session_vars	*v = arg;
+	struct session_cmd	*cmd;
+	char			 q[AGI_LINE_MAX_NEW + 1];
+	int			 i, n;
+
+	if (r->code != 200 || r->result == -2) {
+		if (!session_mset_missing)
+			log_warnx("EXEC MSet failed (%d, result %ld): setting "
+			    "variables one per command from now on", r->code,
+			    r->result);
+		session_mset_missing = 1;
+		/* Ahead of what was queued after them, in order. */
+		for (i = v->n - 1; i >= 0; i--) {
+			if (agi_quote(q, sizeof q, v->values[i]) == -1)
+				continue;
+			n = snprintf(NULL, 0, "SET VARIABLE %s %s",
+			    v->names[i], q);
+			if ((size_t)n > s->line_max)
+				continue;
+			cmd = xmalloc(sizeof *cmd + n + 1);
+			cmd->cb = NULL;
+			cmd->arg = NULL;
+			cmd->argfree = NULL;
+			snprintf(cmd->line, n + 1, "SET VARIABLE %s %s",
+			    v->names[i], q);
+			cmd->line[n] = '\n';
+			cmd->len = n + 1;
+			cmd->dead_safe = 1;
+			TAILQ_INSERT_HEAD(&s->queue, cmd, entry);
+		}
+	}
+	session_vars_free(v);
+}
+
+/*
+ * Queue n variables: one EXEC MSet when every value can travel in it, else
+ * one SET VARIABLE each.  Fewer round trips per call matter: Asterisk runs
+ * one command per round trip (asterisk.md §1.8).
+ */
+int
+session_setvars(struct session *s, int n, const char *const *names,
+    const char *const *values)
+{
+	struct session_vars	*v;
+	char			 data[AGI_LINE_MAX_NEW + 1];
+	char			 q[AGI_LINE_MAX_NEW + 1];
+	int			 i, rc = 0;
+
+	if (n > 1 && n <= SESSION_VARS_MAX && !session_mset_missing &&
+	    agi_mset_data(data, sizeof data, n, names, values) != -1 &&
+	    agi_quote(q, sizeof q, data) != -1 &&
+	    strlen(q) + sizeof "EXEC MSet " <= s->line_max + 1) {
+		v = xcalloc(1, sizeof *v);
+		for (i = 0; i < n; i++) {
+			v->names[i] = xstrdup(names[i]);
+			v->values[i] = xstrdup(values[i]);
+		}
+		v->n = n;
+		if (session_cmdf(s, session_mset_cb, v, session_vars_free,
+		    "EXEC MSet %s", q) == 0)
+			return (0);
+		session_vars_free(v);
+	}
+	for (i = 0; i < n; i++) {
+		if (session_setvar(s, names[i], values[i]) == -1)
+			rc = -1;
+	}
+	return (rc);
 }
 
 /* Queue SET VARIABLE with the value quoted for Asterisk's tokenizer. */
@@ -636,8 +770,12 @@ session_free_queue(struct session *s)
 
 	while ((cmd = TAILQ_FIRST(&s->queue)) != NULL) {
 		TAILQ_REMOVE(&s->queue, cmd, entry);
+		if (cmd->argfree != NULL)
+			cmd->argfree(cmd->arg);
 		free(cmd);
 	}
+	if (s->inflight != NULL && s->inflight->argfree != NULL)
+		s->inflight->argfree(s->inflight->arg);
 	free(s->inflight);
 	s->inflight = NULL;
 }

@@ -402,3 +402,44 @@ agi_cmd_dead_safe(const char *cmd)
 	}
 	return (0);
 }
+
+/* Build MSet() data; see agiproto.h. */
+int
+agi_mset_data(char *dst, size_t size, int n, const char *const *names,
+    const char *const *values)
+{
+	size_t		 o = 0;
+	const char	*p;
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		if (names[i][0] == '\0')
+			return (-1);
+		for (p = names[i]; *p != '\0'; p++) {
+			if (!isupper((unsigned char)*p) && !isdigit(
+			    (unsigned char)*p) && *p != '_')
+				return (-1);
+		}
+		if (o + strlen(names[i]) + 3 > size)
+			return (-1);
+		if (i > 0)
+			dst[o++] = ',';
+		memcpy(dst + o, names[i], strlen(names[i]));
+		o += strlen(names[i]);
+		dst[o++] = '=';
+		for (p = values[i]; *p != '\0'; p++) {
+			if (*p == '$' || *p == '\r' || *p == '\n')
+				return (-1);
+			if (strchr("\\\",()[]", *p) != NULL) {
+				if (o + 2 >= size)
+					return (-1);
+				dst[o++] = '\\';
+			}
+			if (o + 1 >= size)
+				return (-1);
+			dst[o++] = *p;
+		}
+	}
+	dst[o] = '\0';
+	return ((int)o);
+}

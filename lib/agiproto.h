@@ -95,6 +95,18 @@ int		 agi_reply_parse(char *, struct agi_reply *);
  * holds CR, LF or NUL (never sendable) or dst is too small.
  */
 int		 agi_quote(char *, size_t, const char *);
+/*
+ * The data of MSet(name1=value1,name2=value2,...): Asterisk splits it on
+ * ',' outside quotes, parentheses and brackets, dropping '"' and '\'
+ * (which makes the next character literal), then each pair at its first
+ * '=' (main/pbx_variables.c, main/app.c).  Every '\', '"', ',', '(', ')',
+ * '[' and ']' in a value is escaped with '\'.  Returns the length, or -1
+ * when a value holds '$' (AGIEXECFULL would expand it), CR, LF or NUL,
+ * a name is not [A-Z0-9_], or dst is too small.  The result still needs
+ * agi_quote() to travel as one EXEC argument.
+ */
+int		 agi_mset_data(char *, size_t, int, const char *const *,
+		    const char *const *);
 /* 1 when a command may run on a dead channel (asterisk.md §1.6). */
 int		 agi_cmd_dead_safe(const char *);
 

@@ -184,6 +184,22 @@ main(void)
 	is_int(agi_quote(buf, 5, "abc"), -1, "too small by one");
 	is_int(agi_quote(buf, 6, "abc"), 5, "exact fit");
 
+	/* MSet data (pbx_builtin_setvar_multiple, __ast_app_separate_args). */
+	{
+		const char *n2[] = { "A_1", "B" }, *v2[] = { "x,(y)[z]\\\"", "" };
+		const char *v3[] = { "a$b", "c" }, *bad[] = { "lower", "B" };
+		char m[128];
+
+		ok1(agi_mset_data(m, sizeof m, 2, n2, v2) > 0);
+		is_str(m, "A_1=x\\,\\(y\\)\\[z\\]\\\\\\\",B=",
+		    "MSet data escapes , ( ) [ ] \\ \"; empty value kept");
+		is_int(agi_mset_data(m, sizeof m, 2, n2, v3), -1,
+		    "a value with $ is refused (AGIEXECFULL)");
+		is_int(agi_mset_data(m, sizeof m, 2, bad, v3 + 1), -1,
+		    "a lower-case name is refused");
+		is_int(agi_mset_data(m, 8, 2, n2, v2), -1, "too small");
+	}
+
 	ok1(agi_cmd_dead_safe("SET VARIABLE X 1"));
 	ok1(agi_cmd_dead_safe("exec Reload chan_iax2"));
 	ok1(agi_cmd_dead_safe("GET FULL VARIABLE ${X}"));

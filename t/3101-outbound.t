@@ -55,6 +55,26 @@ test_expect 'the secret is never logged' '
 	! grep -q s3cr3t "$T_DIR/daemon.log"
 '
 
+test_expect 'the answer is one round trip: EXEC MSet' '
+	emu -t -s outbound -a "IAX2/alice:s3cr3t@node-b.example.net/100@from-net" >out &&
+	grep -q "^call 0 agistatus=SUCCESS commands=1 errors=0" out &&
+	grep -q "^S> EXEC MSet \"IAXKEY_STATUS=OK,IAXKEY_DIAL=" out
+'
+
+test_expect 'a secret with , ( ) survives MSet splitting' '
+	emu -t -s outbound -a "IAX2/u:p,(q)!%&*+.<=>?^_{|}~@sp.example/1" >out &&
+	grep -q "errors=0" out && grep -q "^S> EXEC MSet " out &&
+	grep -qxF "var IAXKEY_FALLBACK=IAX2/u:p,(q)!%&*+.<=>?^_{|}~@sp.example:4569/1" out &&
+	grep -qx "var IAXKEY_STATUS=OK" out
+'
+
+test_expect 'a secret with $ is set one variable per command' '
+	emu -t -s outbound -a "IAX2/u:p\$x@dollar.example/1" >out &&
+	grep -q "errors=0" out && ! grep -q "^S> EXEC MSet " out &&
+	grep -q "^S> SET VARIABLE IAXKEY_FALLBACK " out &&
+	grep -qxF "var IAXKEY_FALLBACK=IAX2/u:p\$x@dollar.example:4569/1" out
+'
+
 test_expect 'named arguments, any order' '
 	emu -s outbound -a exten=200 -a secret=pw2 -a port=4570 -a host=192.0.2.7 -a user=bob >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&
@@ -148,6 +168,17 @@ test_expect 'HANGUP during the reload: the call still gets its answer' '
 	emu -H reply:1 -s outbound -a "IAX2/u:p@hangup.example/1" >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&
 	grep -q "hungup=yes" out
+'
+
+test_expect 'Asterisk without MSet: the variables are set one by one' '
+	emu -A MSet -s outbound -a "IAX2/u:p@nomset.example/1" >out &&
+	grep -q "errors=0" out &&
+	grep -qx "var IAXKEY_STATUS=OK" out &&
+	grep -qx "var IAXKEY_FALLBACK=IAX2/u:p@nomset.example:4569/1" out &&
+	grep -qx "var IAXKEY_REASON=" out &&
+	wait_log "EXEC MSet failed" &&
+	emu -s outbound -a "IAX2/u:p@nomset.example/1" >out &&
+	grep -q "commands=5 errors=0" out
 '
 
 test_expect 'clean shutdown' 'iaxkeyd_stop'

@@ -69,6 +69,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "t/helper/astargs.h"
+
 #define AB_EVENTS	512
 #define AB_LINE_MAX	8191		/* Asterisk's command line, with '\n' */
 #define AB_INBUF_MIN	512
@@ -762,6 +764,18 @@ sess_command(struct sess *s, char *line)
 		    (eq = strchr(argv[2], '=')) != NULL) {
 			*eq = '\0';
 			var_set(s, argv[2], eq + 1);
+			sess_reply(s, "200 result=0\n");
+		} else if (strcasecmp(argv[1], "MSet") == 0 && argc >= 3) {
+			/* As Asterisk splits application arguments. */
+			char	*pairs[99], *pair[2];
+			int	 np, ip;
+
+			np = astargs_split(argv[2], ',', 1, pairs, 99);
+			for (ip = 0; ip < np; ip++) {
+				if (astargs_split(pairs[ip], '=', 1, pair,
+				    2) == 2)
+					var_set(s, pair[0], pair[1]);
+			}
 			sess_reply(s, "200 result=0\n");
 		} else
 			sess_reply(s, "200 result=0\n");

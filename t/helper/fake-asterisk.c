@@ -13,6 +13,8 @@
  *	fake-asterisk [options] host[:port] [arg ...]
  *	fake-asterisk [options] agi://host[:port][/script[?query]] [arg ...]
  *
+ *	-A app		the application app is not installed (EXEC answers
+ *			200 result=-2, as for an unknown application)
  *	-a arg		an AGI argument (repeatable); positional args follow
  *	-b		send the env block (or -r file) one byte per write,
  *			with TCP_NODELAY
@@ -137,6 +139,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "t/helper/astargs.h"
+
 #define AGI_PORT		"4573"
 #define MAX_ARGS		128	/* res_agi.c */
 #define STDIO_BUFSIZ		4096	/* glibc stdio buffer on a socket */
@@ -174,6 +178,7 @@ struct var {
 };
 
 struct options {
+	const char	*no_app;	/* -A: an application not installed */
 	const char	*target;
 	const char	*script;
 	char		**args;
@@ -369,6 +374,7 @@ static int	 h_verbose(struct call *, int, const char **);
 
 static int	 app_noop(struct call *, const char *);
 static int	 app_set(struct call *, const char *);
+static int	 app_mset(struct call *, const char *);
 static int	 app_hangup(struct call *, const char *);
 static int	 app_reload(struct call *, const char *);
 static int	 reload_modules_known(const char *);
@@ -530,6 +536,7 @@ static const struct agi_cmd agi_cmds[] = {
 static const struct agi_app agi_apps[] = {
 	{ "NoOp", app_noop },
 	{ "Set", app_set },
+	{ "MSet", app_mset },
 	{ "Hangup", app_hangup },
 	{ "Reload", app_reload },
 };
@@ -571,6 +578,7 @@ usage(FILE *f, int status)
 "           [-r rawfile] [-s script] [-T ms] [-u uniqueid] [-V version]\n"
 "           [-v name=value] host[:port] | agi://host[:port][/script]\n"
 "           [arg ...]\n"
+"  -A app          application app not installed (EXEC gives -2)\n"
 "  -a arg          AGI argument (repeatable; positional args come after)\n"
 "  -b              send the env block one byte per write (TCP_NODELAY)\n"
 "  -C channel      agi_channel (default Local/t@agi-<0x0e+i>;2)\n"
@@ -2269,7 +2277,9 @@ h_exec(struct call *c, int argc, const char **argv)
 	if (argc < 2)
 		return (RESULT_SHOWUSAGE);
 	for (i = 0; i < sizeof agi_apps / sizeof agi_apps[0]; i++)
-		if (strcasecmp(agi_apps[i].name, argv[1]) == 0)
+		if (strcasecmp(agi_apps[i].name, argv[1]) == 0 &&
+		    (opt.no_app == NULL ||
+		    strcasecmp(opt.no_app, argv[1]) != 0))
 			app = &agi_apps[i];
 	if (app == NULL) {
 		call_event(c, "could not find application (%s)", argv[1]);
@@ -2462,6 +2472,34 @@ app_set(struct call *c, const char *data)
 	name = estrndup(data, (size_t)(eq - data));
 	var_set(c, name, eq + 1, 1);
 	free(name);
+	return (0);
+}
+
+/*
+ * MSet(name1=value1,name2=value2,...): the data split as Asterisk splits
+ * application arguments (up to 99 pairs), then each pair at its first
+ * '=' (pbx_builtin_setvar_multiple in main/pbx_variables.c); 0.
+ */
+static int
+app_mset(struct call *c, const char *data)
+{
+	char	*buf, *pairs[99], *pair[2];
+	int	 n, i;
+
+	if (*data == '\0') {
+		call_event(c, "MSet requires at least one variable name/value "
+		    "pair");
+		return (0);
+	}
+	buf = estrndup(data, strlen(data));
+	n = astargs_split(buf, ',', 1, pairs, 99);
+	for (i = 0; i < n; i++) {
+		if (astargs_split(pairs[i], '=', 1, pair, 2) == 2)
+			var_set(c, pair[0], pair[1], 1);
+		else
+			call_event(c, "MSet: ignoring an entry with no '='");
+	}
+	free(buf);
 	return (0);
 }
 
@@ -2780,8 +2818,11 @@ main(int argc, char *argv[])
 	opt.fail_reloads = 0;
 
 	while ((ch = getopt(argc, argv,
-	    "a:bC:c:Dd:E:e:F:H:hI:i:L:Nn:P:p:R:r:s:T:tu:V:v:X")) != -1) {
+	    "A:a:bC:c:Dd:E:e:F:H:hI:i:L:Nn:P:p:R:r:s:T:tu:V:v:X")) != -1) {
 		switch (ch) {
+		case 'A':
+			opt.no_app = optarg;
+			break;
 		case 'a':
 			opt.args = erealloc(opt.args,
 			    (opt.nargs + 1) * sizeof *opt.args);
