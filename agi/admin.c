@@ -1471,6 +1471,22 @@ cmd_sessions(struct admin_client *c, int argc, char **argv)
 	admin_ok(c);
 }
 
+/* Check a listing's glob and get its statement; NULL after an ERR. */
+static sqlite3_stmt *
+admin_list_start(struct admin_client *c, const char *glob, const char *sql)
+{
+	sqlite3_stmt	*st;
+
+	if (glob != NULL && !admin_glob_ok(glob)) {
+		admin_err(c, "bad glob: name characters and * ? [ ] ! only, "
+		    "at most %d", ADMIN_GLOB_MAX);
+		return (NULL);
+	}
+	if ((st = store_stmt(ikd->store, sql)) == NULL)
+		admin_err(c, "state store: %s", store_errmsg(ikd->store));
+	return (st);
+}
+
 /* peers [glob] */
 static void
 cmd_peers(struct admin_client *c, int argc, char **argv)
@@ -1480,15 +1496,8 @@ cmd_peers(struct admin_client *c, int argc, char **argv)
 	char		 host[96], user[96], t[32];
 	int		 rc, n = 0;
 
-	if (glob != NULL && !admin_glob_ok(glob)) {
-		admin_err(c, "bad glob: name characters and * ? [ ] ! only, "
-		    "at most %d", ADMIN_GLOB_MAX);
+	if ((st = admin_list_start(c, glob, sql_peers)) == NULL)
 		return;
-	}
-	if ((st = store_stmt(ikd->store, sql_peers)) == NULL) {
-		admin_err(c, "state store: %s", store_errmsg(ikd->store));
-		return;
-	}
 	admin_printf(c, "  %-40s %-24s %5s %-16s %6s  %s", "NAME", "HOST",
 	    "PORT", "USER", "USES", "LAST_USED");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1636,15 +1645,8 @@ cmd_keys(struct admin_client *c, int argc, char **argv)
 	char		 t[32], fpr[96], status[48];
 	int		 rc, n = 0;
 
-	if (glob != NULL && !admin_glob_ok(glob)) {
-		admin_err(c, "bad glob: name characters and * ? [ ] ! only, "
-		    "at most %d", ADMIN_GLOB_MAX);
+	if ((st = admin_list_start(c, glob, sql_keys)) == NULL)
 		return;
-	}
-	if ((st = store_stmt(ikd->store, sql_keys)) == NULL) {
-		admin_err(c, "state store: %s", store_errmsg(ikd->store));
-		return;
-	}
 	admin_printf(c, "  %-24s %4s %-12s %-9s %-20s  %s", "NODE", "BITS",
 	    "STATUS", "INSTALLED", "FETCHED", "FINGERPRINT");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
