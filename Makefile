@@ -111,6 +111,11 @@ bench: need-deps
 	@$(MAKE) --no-print-directory all
 	t/bench/run
 
+# The whole story without Asterisk: key server, two nodes, the emulator.
+demo: need-deps
+	@$(MAKE) --no-print-directory all
+	t/demo/run
+
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets|system|popen|iniparser_getint)\s*\(' \
 	    $(LIB_SRCS) $(AGI_SRCS) $(KS_SRCS) lib/*.h agi/*.h
