@@ -246,10 +246,10 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	/* [daemon] */
 	{ "daemon:user", CONF_STR, .def = "iaxkeyd", .flags = E,
 	  .check = cfg_check_account,
-	  .help = "User to run as when started as root; empty: refuse root." },
+	  .help = "Run-as user (not applied by iaxkeyd yet: start it as this user)." },
 	{ "daemon:group", CONF_STR, .def = "asterisk", .flags = E,
 	  .check = cfg_check_account,
-	  .help = "Supplementary group kept, to write Asterisk's files." },
+	  .help = "Its group for Asterisk's files (not applied yet: see user)." },
 	{ "daemon:pid_file", CONF_PATH, .def = "", .flags = E,
 	  .help = "Write the process id here; empty: none." },
 
