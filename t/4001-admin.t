@@ -5,29 +5,6 @@
 # key, reload asterisk, reload config, log level.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
-# Write the configuration with our [admin] section (any other goes).
-admin_conf() {
-	iaxkeyd_conf </dev/null &&
-	awk '/^\[/ { skip = ($0 == "[admin]") } !skip' "$T_DIR/iaxkeyd.conf" \
-	    >"$T_DIR/conf.tmp" &&
-	{ cat "$T_DIR/conf.tmp"; printf '\n[admin]\n'; cat; } \
-	    >"$T_DIR/iaxkeyd.conf"
-}
-
-# The console's port, from its listen line.
-admin_port() {
-	wait_log 'event=listen what=admin' &&
-	ADMIN_PORT=$(sed -n 's/.*event=listen what=admin addr=[0-9.]*:\([0-9]*\).*/\1/p' \
-	    "$T_DIR/daemon.log" | tail -n 1) &&
-	[ -n "$ADMIN_PORT" ]
-}
-
-# Send each argument as one line; print what comes back until the
-# console closes (at EOF it answers what is queued, then closes).
-adm() {
-	printf '%s\n' "$@" | timeout 20 nc -N 127.0.0.1 "$ADMIN_PORT"
-}
-
 # Raw bytes (printf format) to the console.
 adm_raw() {
 	printf "$1" | timeout 20 nc -N 127.0.0.1 "$ADMIN_PORT"
@@ -36,11 +13,6 @@ adm_raw() {
 # The number of replies (final lines) in a file.
 replies() {
 	grep -c -E '^(OK$|ERR )' "$1"
-}
-
-# The final lines of a file, in order, one per line.
-finals() {
-	grep -E '^(OK$|ERR )' "$1"
 }
 
 PEERS=$T_DIR/ast/iaxkeyd-peers.conf

@@ -4,33 +4,6 @@
 # logging clients out, the client cap and the idle timeout.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
-# Write the configuration with our [admin] section (any other goes).
-admin_conf() {
-	iaxkeyd_conf </dev/null &&
-	awk '/^\[/ { skip = ($0 == "[admin]") } !skip' "$T_DIR/iaxkeyd.conf" \
-	    >"$T_DIR/conf.tmp" &&
-	{ cat "$T_DIR/conf.tmp"; printf '\n[admin]\n'; cat; } \
-	    >"$T_DIR/iaxkeyd.conf"
-}
-
-# The console's port, from its listen line.
-admin_port() {
-	wait_log 'event=listen what=admin' &&
-	ADMIN_PORT=$(sed -n 's/.*event=listen what=admin addr=[0-9.]*:\([0-9]*\).*/\1/p' \
-	    "$T_DIR/daemon.log" | tail -n 1) &&
-	[ -n "$ADMIN_PORT" ]
-}
-
-# Send each argument as one line; print what comes back until it closes.
-adm() {
-	printf '%s\n' "$@" | timeout 20 nc -N 127.0.0.1 "$ADMIN_PORT"
-}
-
-# The final lines of a file, in order.
-finals() {
-	grep -E '^(OK$|ERR )' "$1"
-}
-
 # Read one reply from descriptor $1: its lines up to the final one.
 reply() {
 	while IFS= read -r -t 10 -u "$1" r_line; do

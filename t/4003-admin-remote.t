@@ -4,33 +4,11 @@
 # it must log in.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
-# Write the configuration with our [admin] section (any other goes).
-admin_conf() {
-	iaxkeyd_conf </dev/null &&
-	awk '/^\[/ { skip = ($0 == "[admin]") } !skip' "$T_DIR/iaxkeyd.conf" \
-	    >"$T_DIR/conf.tmp" &&
-	{ cat "$T_DIR/conf.tmp"; printf '\n[admin]\n'; cat; } \
-	    >"$T_DIR/iaxkeyd.conf"
-}
-
-# The console's port, from its listen line.
-admin_port() {
-	wait_log 'event=listen what=admin' &&
-	ADMIN_PORT=$(sed -n 's/.*event=listen what=admin addr=[0-9.]*:\([0-9]*\).*/\1/p' \
-	    "$T_DIR/daemon.log" | tail -n 1) &&
-	[ -n "$ADMIN_PORT" ]
-}
-
 # Send each argument as one line to host $1.
 adm_to() {
 	a_host=$1
 	shift
 	printf '%s\n' "$@" | timeout 20 nc -N "$a_host" "$ADMIN_PORT"
-}
-
-# The final lines of a file, in order.
-finals() {
-	grep -E '^(OK$|ERR )' "$1"
 }
 
 # This machine's first IPv4 address that is not loopback, if any.

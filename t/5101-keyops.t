@@ -5,19 +5,6 @@
 # the failures: server down, a refusal, leftovers, an interrupted swap.
 . "$(dirname "$0")/lib/keyserver.sh"
 
-# The console's port, from its listen line.
-admin_port() {
-	wait_log 'event=listen what=admin' &&
-	ADMIN_PORT=$(sed -n 's/.*event=listen what=admin addr=[0-9.]*:\([0-9]*\).*/\1/p' \
-	    "$T_DIR/daemon.log" | tail -n 1) &&
-	[ -n "$ADMIN_PORT" ]
-}
-
-# Send each argument as one line; print the replies.
-adm() {
-	printf '%s\n' "$@" | timeout 30 nc -N 127.0.0.1 "$ADMIN_PORT"
-}
-
 # Write iaxkeyd.conf for the key server with [keyserver] extra lines $1.
 conf() {
 	KS_URL="$KSRV_URL/v1/keys/{node}" KEYSERVER_EXTRA=$1 \

@@ -27,10 +27,8 @@ test_expect 'node A: iaxkeyd -k makes the key pair' '
 '
 
 test_expect 'node A: key upload publishes it (201 with the token)' '
-	iaxkeyd_start && wait_log "event=listen what=admin" &&
-	port=$(sed -n "s/.*event=listen what=admin addr=[0-9.]*:\([0-9]*\).*/\1/p" \
-	    "$T_DIR/daemon.log" | tail -n 1) &&
-	printf "key upload\n" | timeout 30 nc -N 127.0.0.1 "$port" >out &&
+	iaxkeyd_start && admin_port &&
+	adm "key upload" >out &&
 	tail -n 1 out | grep -qx OK &&
 	curl -s "$KSRV_URL/v1/keys/nodeA" >served.pub &&
 	cmp served.pub "$T_DIR/keys/nodeA.pub" &&

@@ -215,3 +215,32 @@ fingerprint() {
 	echo "sha256:$(openssl pkey -pubin -in "$1" -outform DER 2>/dev/null |
 	    sha256sum | cut -d" " -f1)"
 }
+
+# The admin console, for the 4xxx and 51xx tests.
+
+# Write the configuration with the [admin] section on stdin (any other goes).
+admin_conf() {
+	iaxkeyd_conf </dev/null &&
+	awk '/^\[/ { skip = ($0 == "[admin]") } !skip' "$T_DIR/iaxkeyd.conf" \
+	    >"$T_DIR/conf.tmp" &&
+	{ cat "$T_DIR/conf.tmp"; printf '\n[admin]\n'; cat; } \
+	    >"$T_DIR/iaxkeyd.conf"
+}
+
+# The console's port, from its listen line.
+admin_port() {
+	wait_log 'event=listen what=admin' &&
+	ADMIN_PORT=$(sed -n 's/.*event=listen what=admin addr=[0-9.]*:\([0-9]*\).*/\1/p' \
+	    "$T_DIR/daemon.log" | tail -n 1) &&
+	[ -n "$ADMIN_PORT" ]
+}
+
+# Send each argument as one line; print what comes back until it closes.
+adm() {
+	printf '%s\n' "$@" | timeout 30 nc -N 127.0.0.1 "$ADMIN_PORT"
+}
+
+# The final lines (OK / ERR) of a reply file, in order.
+finals() {
+	grep -E '^(OK$|ERR )' "$1"
+}
