@@ -340,6 +340,15 @@ api_method(struct evhttp_request *req)
 	}
 }
 
+/* Answer a refused change with its reason, and log it. */
+static void
+api_refuse(struct evhttp_request *req, const char *addr, const char *node,
+    int code, const char *why, const char *fpr)
+{
+	api_text(req, code, why);
+	api_log(req, addr, node, code, why, fpr[0] != '\0' ? fpr : NULL);
+}
+
 /* Log one request's outcome (GETs at debug level). */
 static void
 api_log(struct evhttp_request *req, const char *addr, const char *node,
@@ -700,9 +709,7 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 	return;
 
 fail:
-	api_text(req, code, cause != NULL ? cause : why);
-	api_log(req, addr, node, code, cause != NULL ? cause : why,
-	    fpr[0] != '\0' ? fpr : NULL);
+	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
 	free(cause);
 	free(s.canon);
 }
@@ -777,9 +784,7 @@ api_delete(struct evhttp_request *req, const char *node, const char *addr)
 	return;
 
 fail:
-	api_text(req, code, cause != NULL ? cause : why);
-	api_log(req, addr, node, code, cause != NULL ? cause : why,
-	    fpr[0] != '\0' ? fpr : NULL);
+	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
 	free(cause);
 	free(s.canon);
 }
