@@ -38,7 +38,8 @@ HELPERS   = $(patsubst %.c,%,$(wildcard t/helper/*.c))
 PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
 
 .SECONDARY: t/lib/tap.o
-.PHONY: all deps need-deps run test check bench install clean lint demo
+.PHONY: all deps need-deps run test check bench install install-files clean \
+	lint demo
 all: $(PROGS) $(HELPERS) $(T_CTESTS)
 
 # Rebuild everything when the flags change.
@@ -120,15 +121,26 @@ lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets|system|popen|iniparser_getint)\s*\(' \
 	    $(LIB_SRCS) $(AGI_SRCS) $(KS_SRCS) lib/*.h agi/*.h
 
+# Install into $(DESTDIR)$(PREFIX); install-files copies what is built.
+UNITDIR	?= $(PREFIX)/lib/systemd/system
 install: all
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 \
-	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/etc/iaxkeyd
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/etc/iaxkeyd \
+	    $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 etc/iaxkeyd.conf $(DESTDIR)/etc/iaxkeyd/iaxkeyd.conf.sample
 	install -m 0644 etc/iaxkey-server.conf \
 	    $(DESTDIR)/etc/iaxkeyd/iaxkey-server.conf.sample
-	-install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	-install -m 0644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	for u in etc/*.service; do \
+	    sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u \
+	        >$(DESTDIR)$(UNITDIR)/$${u#etc/} && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#etc/} || exit 1; \
+	done
 
 clean:
 	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o t/lib/*.o $(PROGS) \

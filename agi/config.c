@@ -244,12 +244,14 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  .help = "SQLite state store: peers, keys, callers." },
 
 	/* [daemon] */
-	{ "daemon:user", CONF_STR, .def = "iaxkeyd", .flags = E,
+	{ "daemon:user", CONF_STR, .def = "asterisk", .flags = E,
 	  .check = cfg_check_account,
-	  .help = "Run-as user (not applied by iaxkeyd yet: start it as this user)." },
+	  .help = "Started as root, become this user after binding." },
 	{ "daemon:group", CONF_STR, .def = "asterisk", .flags = E,
 	  .check = cfg_check_account,
-	  .help = "Its group for Asterisk's files (not applied yet: see user)." },
+	  .help = "Primary group then: may write Asterisk's files." },
+	{ "daemon:allow_root", CONF_BOOL, .def = "no",
+	  .help = "Allow running as root (development and tests only)." },
 	{ "daemon:pid_file", CONF_PATH, .def = "", .flags = E,
 	  .help = "Write the process id here; empty: none." },
 

@@ -11,13 +11,16 @@
  */
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "agi/config.h"
 #include "agi/iaxkeyd.h"
+#include "lib/afile.h"
 #include "lib/astconf.h"
 #include "lib/dialstr.h"
 #include "lib/rsakey.h"
@@ -42,10 +45,46 @@ static struct {
 } ownkey;
 
 static int	outbound_ownkey(const char **);
+static int	outbound_ownkey_pub(const struct stat *, struct rsakey_info *,
+		    char **);
 static void	outbound_reloaded(struct session *, enum reload_result,
 		    const char *, void *);
 static void	outbound_end(struct session *, struct outbound *,
 		    const char *, const char *, const char *);
+
+/*
+ * The own key when iaxkeyd may not read it (it belongs to the user
+ * Asterisk runs as, mode 0600, and iaxkeyd runs as another user): the
+ * mode Asterisk insists on from stat, the key from <name>.pub beside it.
+ * Returns 0 or -1 with *cause.
+ */
+static int
+outbound_ownkey_pub(const struct stat *st, struct rsakey_info *info,
+    char **cause)
+{
+	mode_t	 perm = st->st_mode & 07777;
+	char	*pub, *buf = NULL;
+	size_t	 len;
+	int	 rc;
+
+	if (!S_ISREG(st->st_mode) || (perm != 0600 && perm != 0400)) {
+		xasprintf(cause, "%s: mode %04o: Asterisk refuses private keys "
+		    "whose mode is not 0600 or 0400", ownkey.path,
+		    (unsigned)perm);
+		return (-1);
+	}
+	xasprintf(&pub, "%.*s.pub", (int)(strlen(ownkey.path) - 4),
+	    ownkey.path);
+	rc = afile_read(pub, RSAKEY_PEM_MAX, &buf, &len, cause);
+	if (rc == 1)
+		xasprintf(cause, "%s is not readable by iaxkeyd and %s is "
+		    "missing", ownkey.path, pub);
+	else if (rc == 0)
+		rc = rsakey_pub_validate(buf, len, RSAKEY_PEM_MAX, info, cause);
+	free(buf);
+	free(pub);
+	return (rc == 0 ? 0 : -1);
+}
 
 /*
  * 1 when <key_dir>/<name>.key is a key Asterisk can load.  The check
@@ -89,7 +128,12 @@ outbound_ownkey(const char **reason)
 		ownkey.st = st;
 		free(ownkey.reason);
 		ownkey.reason = NULL;
-		ownkey.ok = rsakey_priv_check(ownkey.path, &info, &cause) == 0;
+		if (access(ownkey.path, R_OK) == -1 && errno == EACCES)
+			ownkey.ok = outbound_ownkey_pub(&st, &info,
+			    &cause) == 0;
+		else
+			ownkey.ok = rsakey_priv_check(ownkey.path, &info,
+			    &cause) == 0;
 		if (ownkey.ok) {
 			if (ownkey.fingerprint[0] != '\0' &&
 			    strcmp(ownkey.fingerprint, info.fingerprint) != 0)

@@ -5,9 +5,11 @@
  *   iaxkeyd -k [-f FILE]          create the node's key pair
  *
  * Startup: load and validate the configuration, open the logs, (unless
- * -d) detach, bind the listeners, then tell the parent we are ready so
- * that "iaxkeyd && next-step" sees a listening daemon.  SIGTERM drains,
- * SIGHUP reloads the configuration, SIGUSR1 reopens the log files.
+ * -d) detach, bind the listeners and write the pid file, drop root
+ * ([daemon] user and group), open the state store, then tell the parent
+ * we are ready so that "iaxkeyd && next-step" sees a listening daemon.
+ * SIGTERM drains, SIGHUP reloads the configuration, SIGUSR1 reopens the
+ * log files.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -245,6 +247,15 @@ main(int argc, char **argv)
 		return (0);
 	}
 	if (genkey) {
+		/* The key belongs to the user Asterisk reads it as. */
+		if (daemon_drop_privileges(conf_str(ikd->conf, "daemon:user"),
+		    conf_str(ikd->conf, "daemon:group"),
+		    conf_bool(ikd->conf, "daemon:allow_root"), &cause) == -1) {
+			fprintf(stderr, "iaxkeyd: %s\n", cause);
+			free(cause);
+			conf_free(ikd->conf);
+			return (1);
+		}
 		ch = keygen();
 		conf_free(ikd->conf);
 		return (ch);
@@ -261,15 +272,26 @@ main(int argc, char **argv)
 
 	if ((ikd->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/* Root's part: the listeners and the pid file; then let root go. */
+	if (server_init(ikd->base, ikd->conf, &cause) == -1)
+		fatalx("%s", cause);
+	if (admin_init(ikd->base, ikd->conf, &cause) == -1)
+		fatalx("%s", cause);
+	pidfile_write();
+	if (daemon_drop_privileges(conf_str(ikd->conf, "daemon:user"),
+	    conf_str(ikd->conf, "daemon:group"),
+	    conf_bool(ikd->conf, "daemon:allow_root"), &cause) == -1) {
+		if (*conf_str(ikd->conf, "daemon:pid_file") != '\0')
+			afile_remove(conf_str(ikd->conf, "daemon:pid_file"),
+			    NULL);
+		fatalx("%s", cause);
+	}
+	/* Files made from here on belong to the run-as user. */
 	if ((ikd->store = store_open(conf_str(ikd->conf, "state:db"),
 	    &cause)) == NULL)
 		fatalx("state store: %s", cause);
 	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1 ||
 	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1)
-		fatalx("%s", cause);
-	if (server_init(ikd->base, ikd->conf, &cause) == -1)
-		fatalx("%s", cause);
-	if (admin_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		sigev[i] = evsignal_new(ikd->base, sigs[i], signal_cb, NULL);
@@ -277,10 +299,11 @@ main(int argc, char **argv)
 			fatalx("cannot handle signal %d", sigs[i]);
 	}
 
-	pidfile_write();
 	lf_begin(&l, LOG_L_INFO, "start");
 	lf_str(&l, "version", IAXKEYD_VERSION);
 	lf_int(&l, "pid", getpid());
+	lf_int(&l, "uid", geteuid());
+	lf_int(&l, "gid", getegid());
 	lf_str(&l, "conf", ikd->conf_path);
 	lf_str(&l, "libevent", event_get_version());
 	lf_str(&l, "method", event_base_get_method(ikd->base));

@@ -20,5 +20,13 @@ void	daemon_ready(int);
  * foreground); 0 or -1 with *cause.
  */
 int	daemon_log_setup(const struct conf *, const char *, int, char **);
+/*
+ * Started as root: become user, with group (if not empty) as the primary
+ * group and, next to the user's own groups, in the supplementary list.
+ * Root without a user, or a user with uid 0, is refused unless the last
+ * argument (allow_root) is set.  Not root: nothing changes.  Call before
+ * any thread starts.  0 or -1 with *cause.
+ */
+int	daemon_drop_privileges(const char *, const char *, int, char **);
 
 #endif

@@ -318,7 +318,8 @@ test_fixed_keys(void)
 		"keyserver:upload_url", "keyserver:enroll_token",
 		"keyserver:sync_remove", "keyserver:sync_jitter_s",
 		"asterisk:reload_retries", "asterisk:reload_backoff_ms",
-		"daemon:user", "daemon:group", "daemon:pid_file", NULL
+		"daemon:user", "daemon:group", "daemon:allow_root",
+		"daemon:pid_file", NULL
 	};
 	static const char *const secrets[] = {
 		"admin:password", "asterisk:ami_secret",

@@ -83,6 +83,12 @@ wait_ms = ${WAIT_MS:-5000}
 min_refetch_s = ${MIN_REFETCH_S:-0}
 ${INBOUND_EXTRA:-}
 
+[daemon]
+; The suite runs as root; t/3007-privileges.t tests the switch.
+user = ${DAEMON_USER:-}
+group = ${DAEMON_GROUP:-}
+allow_root = ${ALLOW_ROOT:-yes}
+
 [node]
 name = testnode
 CONF
