@@ -1393,7 +1393,8 @@ cmd_status(struct admin_client *c, int argc, char **argv)
 	struct evbuffer			*b;
 	char				 t[32], *line;
 	long long			 up;
-	int				 i, j;
+	const char			*addr;
+	int				 i, j, open;
 
 	up = (long long)time(NULL) - (long long)ikd->started.tv_sec;
 	if (up < 0)
@@ -1404,8 +1405,9 @@ cmd_status(struct admin_client *c, int argc, char **argv)
 	admin_printf(c, "  uptime       %lldd %02lld:%02lld:%02lld (%lld s)",
 	    up / 86400, up / 3600 % 24, up / 60 % 60, up % 60, up);
 	admin_printf(c, "  config       %s", ikd->conf_path);
-	admin_printf(c, "  agi listen   %s (configured)",
-	    conf_str(ikd->conf, "agi:listen"));
+	addr = server_addr(&open);
+	admin_printf(c, "  agi listen   %s%s", addr,
+	    open ? "" : " (closed: max_sessions reached)");
 	admin_printf(c, "  admin listen %s", adm.addrstr[0] != '\0' ?
 	    adm.addrstr : "none");
 	admin_printf(c, "  sessions     active %d, total %llu",

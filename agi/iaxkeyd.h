@@ -69,6 +69,7 @@ int		 server_apply(const struct conf *, char **);
 void		 server_drain(void (*)(void));
 void		 server_free(void);
 int		 server_active(void);
+const char	*server_addr(int *);
 const struct server_limits *server_limits(void);
 struct server_stats *server_stats(void);
 void		 server_session_add(struct session *);

@@ -102,6 +102,17 @@ server_limits_load(const struct conf *conf, struct server_limits *lim)
 	lim->drain_timeout_ms = conf_int(conf, "agi:drain_timeout_ms");
 }
 
+/*
+ * The bound AGI address (the real port when the configuration says 0);
+ * *open is 0 while the listener is closed at max_sessions.
+ */
+const char *
+server_addr(int *open)
+{
+	*open = srv.listener != NULL;
+	return (srv.addrstr);
+}
+
 /* Bind the AGI listener; 0 or -1 with *cause. */
 int
 server_init(struct event_base *base, const struct conf *conf, char **cause)

@@ -36,6 +36,7 @@ test_expect 'every read-only command ends with OK; LF line ends' '
 	grep -q "^    forget peer <name>" out &&
 	grep -q "^  forget key <node>" out &&
 	grep -q "^  version      " out &&
+	grep -qx "  agi listen   127.0.0.1:$AGI_PORT" out &&
 	grep -q "^  admin listen 127.0.0.1:$ADMIN_PORT" out &&
 	grep -q "^  log level    debug" out &&
 	grep -q "^  (0 peers)" out &&
