@@ -114,10 +114,11 @@ test_expect 'outbound to a new destination: ERROR, the fallback dial string' '
 	cmp peers.before "$PEERS"
 '
 
-test_expect 'outbound to a known destination still works (read only)' '
+test_expect 'outbound to a known destination still works, no reload due' '
 	emu -s outbound -a "IAX2/u:p@p1.example/1" >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&
-	grep -qx "var IAXKEY_DIAL=IAX2/p1.example_4569_u/1" out
+	grep -qx "var IAXKEY_DIAL=IAX2/p1.example_4569_u/1" out &&
+	! grep -q "^reload" out
 '
 
 test_expect 'inbound: FALLBACK, key FAILED, nothing installed' '
