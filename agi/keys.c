@@ -606,15 +606,19 @@ keys_install(struct keyfetch *kf, const char *body, size_t len,
 			return;
 		}
 	}
-	if (afile_write(path, body, len, 0644, &cause) == -1) {
-		snprintf(reason, sizeof reason, "%s", cause);
+	/*
+	 * The row first, in a transaction that holds the write lock: a
+	 * locked or failing store leaves the key file untouched, and a file
+	 * that cannot be written leaves the row as it was.
+	 */
+	if (store_begin(ikd->store, &cause) == -1) {
+		snprintf(reason, sizeof reason, "state store: %s", cause);
 		free(cause);
 		free(path);
 		return;
 	}
-	free(path);
 	if ((st = store_stmt(ikd->store, sql_put)) == NULL)
-		goto store;
+		goto rollback;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, fpr, -1, SQLITE_STATIC);
@@ -625,7 +629,25 @@ keys_install(struct keyfetch *kf, const char *body, size_t len,
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, body, len, SQLITE_STATIC);
 	if (store_done(ikd->store, st) == -1)
-		goto store;
+		goto rollback;
+	if (afile_write(path, body, len, 0644, &cause) == -1) {
+		store_rollback(ikd->store);
+		snprintf(reason, sizeof reason, "%s", cause);
+		free(cause);
+		free(path);
+		return;
+	}
+	if (store_commit(ikd->store, &cause) == -1) {
+		/* The file is in place; the next fetch records it. */
+		store_rollback(ikd->store);
+		snprintf(reason, sizeof reason, "state store: %s", cause);
+		log_warnx("key of %s written to %s but not recorded: %s",
+		    node, path, cause);
+		free(cause);
+		free(path);
+		return;
+	}
+	free(path);
 	mods = RELOAD_RES_CRYPTO;
 	if (!installed) {
 		mods |= RELOAD_CHAN_IAX2;
@@ -641,6 +663,12 @@ keys_install(struct keyfetch *kf, const char *body, size_t len,
 	lf_str(&l, "fingerprint", fpr);
 	lf_str(&l, "result", key_outcome_name(r->outcome));
 	lf_emit(&l);
+	return;
+rollback:
+	snprintf(reason, sizeof reason, "state store: %s",
+	    store_errmsg(ikd->store));
+	store_rollback(ikd->store);
+	free(path);
 	return;
 store:
 	snprintf(reason, sizeof reason, "state store: %s",

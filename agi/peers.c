@@ -173,25 +173,30 @@ peers_ensure(const struct dialdest *d, const char *name, uint64_t *gen,
 		peers_touch(name, now);
 		return (0);
 	}
+	/* One transaction: a locked store fails here, before any change. */
+	if (store_begin(ikd->store, NULL) == -1) {
+		st = NULL;
+		goto fail;
+	}
 	if (!found) {
 		/* Make room: the least recently used go first. */
 		if ((st = store_stmt(ikd->store, sql_count)) == NULL ||
 		    sqlite3_step(st) != SQLITE_ROW)
-			goto fail;
+			goto rollback;
 		n = sqlite3_column_int(st, 0) -
 		    (int)conf_int(ikd->conf, "outbound:max_peers") + 1;
 		sqlite3_reset(st);
 		if (n > 0) {
 			if ((st = store_stmt(ikd->store, sql_evict)) == NULL)
-				goto fail;
+				goto rollback;
 			sqlite3_bind_int(st, 1, n);
 			if (store_done(ikd->store, st) == -1)
-				goto fail;
+				goto rollback;
 		}
 	}
 	*gen = reload_need(RELOAD_CHAN_IAX2);
 	if ((st = store_stmt(ikd->store, sql_put)) == NULL)
-		goto fail;
+		goto rollback;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, d->host, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, d->port);
@@ -200,10 +205,20 @@ peers_ensure(const struct dialdest *d, const char *name, uint64_t *gen,
 	sqlite3_bind_int64(st, 6, now);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)*gen);
 	if (store_done(ikd->store, st) == -1)
-		goto fail;
+		goto rollback;
+	if (store_commit(ikd->store, NULL) == -1) {
+		st = NULL;
+		goto rollback;
+	}
 	*changed = 1;
 	peers_changed();
 	return (0);
+rollback:
+	xasprintf(cause, "state store: %s", store_errmsg(ikd->store));
+	if (st != NULL)
+		sqlite3_reset(st);
+	store_rollback(ikd->store);
+	return (-1);
 fail:
 	xasprintf(cause, "state store: %s", store_errmsg(ikd->store));
 	if (st != NULL)

@@ -116,7 +116,7 @@ store_stmt(struct store *st, const char *sql)
 	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 	    &stmt, NULL) != SQLITE_OK) {
-		log_warnx("store: prepare: %s", sqlite3_errmsg(st->db));
+		log_warnx("state store: prepare: %s", sqlite3_errmsg(st->db));
 		return (NULL);
 	}
 	if (st->nstmts == STORE_STMTS)
@@ -179,7 +179,7 @@ store_done(struct store *st, sqlite3_stmt *stmt)
 
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
-		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		log_warnx("state store: %s", sqlite3_errmsg(st->db));
 		return (-1);
 	}
 	return (0);

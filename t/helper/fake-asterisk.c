@@ -32,7 +32,10 @@
  *	-H spec		caller hangup: before (after the env block), after:N
  *			(after the reply to command N), reply:N (command N
  *			is in flight: HANGUP comes first and N runs in dead
- *			mode, as observed), time:MS (MS after connecting)
+ *			mode, as observed), time:MS (MS after connecting),
+ *			fifo:PATH (when a writer opens PATH, a FIFO, and
+ *			writes a byte or closes it, while the call waits for
+ *			a command: a test's trigger, e.g. during a reload)
  *	-h		print this help on stdout and exit 0
  *	-I name		agi_calleridname (default unknown)
  *	-i number	agi_callerid (default unknown); -i or -I turn
@@ -157,7 +160,8 @@
 
 enum agi_status { AGI_SUCCESS, AGI_FAILURE, AGI_HANGUP };
 enum closed_by { CLOSED_NONE, CLOSED_SERVER, CLOSED_ASTERISK, CLOSED_TIMEOUT };
-enum hup_mode { HUP_NONE, HUP_BEFORE, HUP_AFTER, HUP_REPLY, HUP_TIME };
+enum hup_mode { HUP_NONE, HUP_BEFORE, HUP_AFTER, HUP_REPLY, HUP_TIME,
+    HUP_FIFO };
 enum wait_result { WAIT_READY, WAIT_DEADLINE, WAIT_UNTIL };
 
 struct buf {
@@ -189,6 +193,7 @@ struct options {
 	size_t		 nvars;
 	enum hup_mode	 hup;
 	long		 hup_arg;
+	const char	*hup_fifo;
 	int		 dead_start;
 	long		 reload_ms;
 	long		 fail_reloads;	/* -1: every reload fails */
@@ -209,6 +214,7 @@ struct options {
 struct call {
 	int		 idx;
 	int		 fd;
+	int		 hupfd;		/* -H fifo:PATH while armed, else -1 */
 	int		 logging;
 	struct buf	 log;
 
@@ -588,7 +594,8 @@ usage(FILE *f, int status)
 "  -E key[=value]  set any env key; without '=' leave the key out\n"
 "  -e extension    agi_extension (default t)\n"
 "  -F count|all    the next count reloads (or all) fail\n"
-"  -H spec         caller hangup: before, after:N, reply:N, time:MS\n"
+"  -H spec         caller hangup: before, after:N, reply:N, time:MS,\n"
+"                  fifo:PATH\n"
 "  -h              this help\n"
 "  -I name         agi_calleridname\n"
 "  -i number       agi_callerid\n"
@@ -1024,7 +1031,7 @@ call_event(struct call *c, const char *fmt, ...)
 static enum wait_result
 call_wait(struct call *c, short events, int64_t until)
 {
-	struct pollfd	pfd;
+	struct pollfd	pfd[2];
 	int64_t		now, limit;
 	int		r;
 
@@ -1037,10 +1044,15 @@ call_wait(struct call *c, short events, int64_t until)
 		limit = c->deadline;
 		if (until >= 0 && until < limit)
 			limit = until;
-		pfd.fd = c->fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, (int)(limit - now));
+		pfd[0].fd = c->fd;
+		pfd[0].events = events;
+		pfd[0].revents = 0;
+		pfd[1].fd = c->hupfd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		r = poll(pfd, c->hupfd != -1 ? 2 : 1, (int)(limit - now));
+		if (r > 0 && c->hupfd != -1 && pfd[1].revents != 0)
+			return (WAIT_UNTIL);
 		if (r > 0)
 			return (WAIT_READY);
 		if (r == -1 && errno != EINTR)
@@ -1605,14 +1617,24 @@ agi_loop(struct call *c)
 		until = -1;
 		if (!c->dead && opt.hup == HUP_TIME)
 			until = c->start + opt.hup_arg;
+		if (!c->dead && opt.hup == HUP_FIFO && c->hupfd == -1 &&
+		    (c->hupfd = open(opt.hup_fifo, O_RDONLY | O_NONBLOCK |
+		    O_CLOEXEC)) == -1)
+			call_event(c, "-H fifo: %s: %s", opt.hup_fifo,
+			    strerror(errno));
 		w = call_wait(c, POLLIN, until);
+		if (c->hupfd != -1 && (w == WAIT_UNTIL || c->dead)) {
+			close(c->hupfd);
+			c->hupfd = -1;
+		}
 		if (w == WAIT_DEADLINE) {
 			call_event(c, "timeout");
 			c->closed = CLOSED_TIMEOUT;
 			break;
 		}
 		if (w == WAIT_UNTIL) {
-			call_hangup(c, "caller hung up (timer)");
+			call_hangup(c, opt.hup == HUP_FIFO ?
+			    "caller hung up (fifo)" : "caller hung up (timer)");
 			continue;
 		}
 		if (!c->dead && opt.hup == HUP_REPLY &&
@@ -2634,6 +2656,10 @@ call_run(struct call *c)
 	buf_free(&env);
 	close(c->fd);
 	c->fd = -1;
+	if (c->hupfd != -1) {
+		close(c->hupfd);
+		c->hupfd = -1;
+	}
 	call_event(c, "closed");
 }
 
@@ -2750,7 +2776,7 @@ read_raw(const char *path)
 	opt.have_raw = 1;
 }
 
-/* Parse -H: before, after:N, reply:N, time:MS. */
+/* Parse -H: before, after:N, reply:N, time:MS, fifo:PATH. */
 static void
 parse_hangup(const char *s)
 {
@@ -2769,6 +2795,10 @@ parse_hangup(const char *s)
 	} else if (strncmp(s, "time:", 5) == 0) {
 		opt.hup = HUP_TIME;
 		arg = s + 5;
+	} else if (strncmp(s, "fifo:", 5) == 0 && s[5] != '\0') {
+		opt.hup = HUP_FIFO;
+		opt.hup_fifo = s + 5;
+		return;
 	}
 	if (arg == NULL ||
 	    parse_long(arg, opt.hup == HUP_TIME ? 0 : 1, INT_MAX,
@@ -3016,6 +3046,7 @@ main(int argc, char *argv[])
 	for (l = 0; l < opt.calls; l++) {
 		calls[l].idx = (int)l;
 		calls[l].fd = -1;
+		calls[l].hupfd = -1;
 		calls[l].logging = opt.transcript >= 2 ||
 		    (opt.transcript == 1 && l == 0);
 	}

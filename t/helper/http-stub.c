@@ -49,6 +49,11 @@
  *	endless		200, chunked, headers and one chunk ("endless\n"), then
  *			nothing more until the client goes away
  *	hang		read the request and never answer
+ *	partial N [reset]
+ *			200 announcing the whole key file (Content-Length),
+ *			then only its first N bytes (or N "x" with no key),
+ *			then the connection closes: a FIN, or with "reset" a
+ *			RST (SO_LINGER 0)
  * An unknown directive gets 500 "bad behave file".  N is at most 256 MiB.
  */
 #include <sys/types.h>
@@ -127,6 +132,7 @@ static void	 serve_key(struct evhttp_request *, const char *);
 static void	 serve_index(struct evhttp_request *);
 static int	 entry_cmp(const void *, const void *);
 static void	 behave(struct evhttp_request *, const char *);
+static int	 partial(struct evhttp_request *, const char *, char *);
 static void	 send_n(struct evhttp_request *, long long, int);
 static struct job *job_new(struct evhttp_request *, enum job_kind,
 		    const char *);
@@ -574,9 +580,75 @@ behave(struct evhttp_request *req, const char *node)
 		evbuffer_free(buf);
 	} else if (strcmp(text, "hang") == 0 && arg == NULL)
 		job_new(req, JOB_HANG, node);
-	else
+	else if (strcmp(text, "partial") == 0 && arg != NULL) {
+		if (partial(req, node, arg) == -1)
+			reply_text(req, 500, "bad behave file\n");
+	} else
 		reply_text(req, 500, "bad behave file\n");
 	free(text);
+}
+
+/*
+ * "partial N [reset]": write the head and N bytes of the body straight to
+ * the socket (evhttp has sent nothing yet), then close it from a timer, as
+ * "reset" does.  Returns -1 for a bad argument (nothing sent).
+ */
+static int
+partial(struct evhttp_request *req, const char *node, char *arg)
+{
+	struct linger	 lg = { 1, 0 };
+	struct timeval	 tv = { 0, 0 };
+	struct job	*job;
+	char		*path, *key, *head, *sp;
+	size_t		 klen, off;
+	long long	 n;
+	ssize_t		 w;
+	int		 fd, err, len, rst = 0;
+
+	if ((sp = strchr(arg, ' ')) != NULL) {
+		*sp++ = '\0';
+		if (strcmp(sp, "reset") != 0)
+			return (-1);
+		rst = 1;
+	}
+	if ((n = num(arg, 0, FILE_MAX)) == -1)
+		return (-1);
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req)));
+	if (fd == -1)
+		return (-1);
+	xasprintf(&path, "%s/%s.pub", dir, node);
+	if ((key = slurp(path, FILE_MAX, &klen, &err)) == NULL) {
+		klen = n * 2 + 1;
+		key = xmalloc(klen);
+		memset(key, 'x', klen);
+	}
+	free(path);
+	if ((size_t)n > klen)
+		n = klen;
+	len = xasprintf(&head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain"
+	    "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", klen);
+	head = xrealloc(head, len + n);
+	memcpy(head + len, key, n);
+	free(key);
+	for (off = 0; off < (size_t)len + n; off += w) {
+		w = write(fd, head + off, len + n - off);
+		if (w == -1 && errno == EINTR) {
+			w = 0;
+			continue;
+		}
+		if (w <= 0) {
+			note("partial: write: %s", strerror(errno));
+			break;
+		}
+	}
+	free(head);
+	if (rst && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof lg) == -1)
+		note("SO_LINGER: %s", strerror(errno));
+	job = job_new(req, JOB_RESET, node);
+	evtimer_add(job->timer, &tv);
+	return (0);
 }
 
 /* Hold a request; we learn when its connection closes. */
