@@ -363,8 +363,8 @@ over(long n)
 		if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == -1)
 			err = errno;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-		    (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
+		us = (uint64_t)(((int64_t)t1.tv_sec - t0.tv_sec) * 1000000 +
+		    ((int64_t)t1.tv_nsec - t0.tv_nsec) / 1000);
 		if (us > max_us)
 			max_us = us;
 		if (err == 0)
