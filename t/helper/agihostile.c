@@ -289,8 +289,16 @@ conn_event(struct conn *c, uint32_t events, uint64_t now)
 		if (!(events & EPOLLOUT))
 			return;
 		c->connected = 1;
-		if (c->kind == K_SLOW)
+		if (c->kind == K_SLOW) {
+			struct epoll_event ev;
+
+			/* Its bytes go on the clock: stop asking for room. */
 			c->ready = 1;
+			memset(&ev, 0, sizeof ev);
+			ev.events = EPOLLRDHUP | EPOLLIN;
+			ev.data.ptr = c;
+			(void)epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+		}
 	}
 	if (events & EPOLLOUT)
 		conn_send(c, now);
