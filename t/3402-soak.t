@@ -159,6 +159,14 @@ test_expect "second half ($HALF s): every session correct" '
 echo "# soak: ${SOAK_SECONDS} s; agibench sessions: $(sessions h1) + $(sessions h2);" \
     "emulator calls: $(cat soak.hangups.h1 soak.hangups.h2 2>/dev/null |
     grep -c '^call ')"
+for k in ping known new rsa md5; do
+	printf '%s=%s ' $k "$(cat soak.$k.h1 soak.$k.h2 2>/dev/null |
+	    awk '/^sessions=/ { sub(/^sessions=/, "", $1); n += $1 }
+	    END { print n + 0 }')"
+done | sed 's/^/# soak: agibench sessions by stream: /; s/ $/\n/'
+echo "# soak: sessions hung up by the emulator: $(grep -c ' hangup=yes ' \
+    daemon.log); reloads: $(grep -c ' event=reload ' daemon.log);" \
+    "key fetches: $(grep -c ' event=key_fetch ' daemon.log)"
 echo "# soak: descriptors ${FD0:-?} after warm-up, ${FD1:-?} after half 1," \
     "${FD2:-?} after half 2; RSS ${RSS1:-?} KiB after half 1, ${RSS2:-?} KiB" \
     "after half 2"
