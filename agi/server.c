@@ -7,7 +7,14 @@
  * (a connection left in the kernel's backlog would only be served late).
  * The socket is reopened on the same address once the active count falls
  * to 90% of the limit.  A connection is never accepted and then closed.
+ *
+ * Descriptors: the soft RLIMIT_NOFILE is raised (up to the hard limit) to
+ * max_sessions plus a reserve for everything else the daemon opens; when
+ * the hard limit is lower, the limit in force is what fits, so the
+ * listener closes before accept() could fail with EMFILE and leave calls
+ * waiting in the kernel's backlog.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -25,6 +32,7 @@
 #define SERVER_BACKLOG		1024
 #define SERVER_BACKOFF_MS	100	/* after EMFILE and friends */
 #define SERVER_REOPEN_MS	1000	/* after a failed reopen */
+#define SERVER_FD_RESERVE	96	/* key server (64), log, store, ... */
 
 static struct {
 	struct event_base	*base;
@@ -34,6 +42,7 @@ static struct {
 	char			 addrstr[ADDR_STR_MAX];
 	struct event		*retry;		/* backoff / reopen timer */
 	int			 paused;	/* closed at max_sessions */
+	int			 accept_failing; /* warned; until an accept */
 	int			 draining;
 	void			(*drained)(void);
 	struct event		*drain_timer;
@@ -53,6 +62,7 @@ static void	server_retry_cb(int, short, void *);
 static void	server_pause(void);
 static void	server_resume(void);
 static void	server_limits_load(const struct conf *, struct server_limits *);
+static int	server_fd_limit(int, int);
 static void	server_drain_cb(int, short, void *);
 static void	server_check_drained(void);
 
@@ -91,11 +101,47 @@ fail:
 	return (-1);
 }
 
+/*
+ * The sessions that fit in the descriptor limit next to a reserve, after
+ * raising the soft limit towards want sessions; logs fd_limit when fewer
+ * than want fit.
+ */
+static int
+server_fd_limit(int want, int reserve)
+{
+	struct rlimit	rl;
+	rlim_t		need = (rlim_t)want + (rlim_t)reserve;
+	int		fit;
+	struct logline	l;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (want);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return (want);
+	fit = rl.rlim_cur > (rlim_t)reserve + 1 ?
+	    (int)(rl.rlim_cur - reserve) : 1;
+	lf_begin(&l, LOG_L_WARN, "fd_limit");
+	lf_str(&l, "what", "agi");
+	lf_int(&l, "nofile", (long long)rl.rlim_cur);
+	lf_int(&l, "reserve", reserve);
+	lf_int(&l, "max_sessions", want);
+	lf_int(&l, "effective", fit);
+	lf_emit(&l);
+	return (fit);
+}
+
 /* Read the limits from a configuration. */
 static void
 server_limits_load(const struct conf *conf, struct server_limits *lim)
 {
-	lim->max_sessions = conf_int(conf, "agi:max_sessions");
+	lim->max_sessions = server_fd_limit(conf_int(conf, "agi:max_sessions"),
+	    SERVER_FD_RESERVE + conf_int(conf, "admin:max_clients"));
 	lim->env_timeout_ms = conf_int(conf, "agi:env_timeout_ms");
 	lim->command_timeout_ms = conf_int(conf, "agi:command_timeout_ms");
 	lim->session_timeout_ms = conf_int(conf, "agi:session_timeout_ms");
@@ -190,6 +236,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct session	*s;
 
+	srv.accept_failing = 0;
 	s = session_new(fd, sa, salen);
 	server_session_add(s);
 }
@@ -201,7 +248,10 @@ server_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval	tv = { 0, SERVER_BACKOFF_MS * 1000 };
 	int		err = EVUTIL_SOCKET_ERROR();
 
-	log_warnx("accept: %s", strerror(err));
+	/* Once per run of failures: they repeat every backoff. */
+	if (!srv.accept_failing)
+		log_warnx("accept: %s", strerror(err));
+	srv.accept_failing = 1;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
 		evconnlistener_disable(l);

@@ -250,3 +250,53 @@ adm() {
 finals() {
 	grep -E '^(OK$|ERR )' "$1"
 }
+
+# Load and limits (34xx).
+
+# Wait until the daemon log (or file $3) holds $2 lines matching the
+# extended regex $1; bounded like wait_log.
+wait_count() {
+	c_fifo=$T_DIR/count.fifo
+	rm -f "$c_fifo" && mkfifo "$c_fifo" || return 1
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "${3:-$T_DIR/daemon.log}" \
+	    >"$c_fifo" 2>/dev/null &
+	c_pid=$!
+	c_n=$(grep -E -m "$2" -c -- "$1" <"$c_fifo")
+	kill "$c_pid" 2>/dev/null
+	wait "$c_pid" 2>/dev/null
+	rm -f "$c_fifo"
+	[ "${c_n:-0}" -ge "$2" ] || { echo "wait_count: $c_n of $2 /$1/"; return 1; }
+}
+
+# Resident set size of process $1, in KiB.
+rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Open descriptors of process $1, leaving out TCP sockets whose remote
+# port is $2 (a connection cache, e.g. libcurl's to the key server).
+fd_count() {
+	ls -l "/proc/$1/fd" 2>/dev/null | awk -v port="${2:-0}" '
+	BEGIN {
+		hex = sprintf("%04X", port)
+		while ((getline l < "/proc/net/tcp") > 0) {
+			split(l, f, " ")
+			if (port > 0 && substr(f[3], length(f[3]) - 3) == hex)
+				skip["socket:[" f[10] "]"] = 1
+		}
+	}
+	$1 ~ /^l/ { if (!($NF in skip)) n++ }
+	END { print n + 0 }'
+}
+
+# Wait until the console lists no session, lingering ones included (there
+# is no event for the end of a linger): polled, bounded by WAIT_LOG_SECS.
+wait_no_sessions() {
+	admin_port || return 1
+	for _ in $(seq $((${WAIT_LOG_SECS:-20} * 10))); do
+		adm sessions quit | grep -q '(0 sessions, 0 active)' && return 0
+		sleep 0.1
+	done
+	adm sessions quit
+	return 1
+}
