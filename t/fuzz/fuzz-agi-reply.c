@@ -1,0 +1,95 @@
+/*
+ * fuzz-agi-reply: what Asterisk answers to a command, read the way
+ * agi/session.c reads it (line_next() with the reply limit; HANGUP,
+ * "100 " progress and "520-" usage lines; agi_reply_parse() on the final
+ * line), and the quoting helpers that send values back (agi_quote,
+ * agi_mset_data, agi_cmd_dead_safe) on the same untrusted text.
+ */
+#include <string.h>
+
+#include "lib/agiproto.h"
+#include "lib/line.h"
+#include "lib/xmalloc.h"
+#include "t/fuzz/fuzz.h"
+
+static void	reply_check(char *, size_t);
+static void	quote_check(const char *);
+
+/* Parse one final line and check the result stays inside it. */
+static void
+reply_check(char *line, size_t len)
+{
+	struct agi_reply	 r;
+	char			*end = line + len;
+
+	if (agi_reply_parse(line, &r) == -1)
+		return;
+	FUZZ_CHECK(r.code >= 0 && r.code <= 999);
+	FUZZ_CHECK(r.rest != NULL && r.rest >= line && r.rest <= end);
+	if (r.data != NULL)
+		FUZZ_CHECK(r.has_result && r.data > line &&
+		    r.data + r.datalen <= end);
+}
+
+/* Quote the line as a value: it either fits and round-trips or is refused. */
+static void
+quote_check(const char *line)
+{
+	static const char *const names[] = { "IAXKEY_STATUS", "IAXKEY_REASON" };
+	const char	*values[2];
+	char		 q[AGI_LINE_MAX_NEW + 1], data[AGI_LINE_MAX_NEW + 1];
+	int		 n;
+
+	n = agi_quote(q, sizeof q, line);
+	if (n != -1) {
+		FUZZ_CHECK(n >= 2 && (size_t)n == strlen(q));
+		FUZZ_CHECK(q[0] == '"' && q[n - 1] == '"');
+	}
+	values[0] = "OK";
+	values[1] = line;
+	n = agi_mset_data(data, sizeof data, 2, names, values);
+	if (n != -1) {
+		FUZZ_CHECK((size_t)n == strlen(data));
+		FUZZ_CHECK(strchr(data, '$') == NULL &&
+		    strpbrk(data, "\r\n") == NULL);
+		agi_quote(q, sizeof q, data);
+	}
+	agi_cmd_dead_safe(line);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char	*cause;
+	char		*buf, *line;
+	size_t		 off = 0, len, used;
+	int		 usage = 0;
+
+	buf = xmalloc(size + 1);
+	memcpy(buf, data, size);
+	while (line_next(buf + off, size - off, AGI_REPLY_LINE_MAX, &len,
+	    &used, &cause) == 1) {
+		line = buf + off;
+		off += used;
+		FUZZ_CHECK(strlen(line) == len);
+		quote_check(line);
+		if (strcmp(line, "HANGUP") == 0)
+			continue;
+		if (usage) {
+			if (strncmp(line, "520 ", 4) == 0) {
+				usage = 0;
+				reply_check(line, len);
+			}
+			continue;
+		}
+		if (strncmp(line, "100 ", 4) == 0)
+			continue;
+		if (strncmp(line, "520-", 4) == 0) {
+			usage = 1;
+			continue;
+		}
+		reply_check(line, len);
+	}
+	free(buf);
+	return (0);
+}
