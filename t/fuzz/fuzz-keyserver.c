@@ -161,8 +161,8 @@ ks_client_cb(evutil_socket_t fd, short what, void *arg)
 		ks.done = 1;
 		return;
 	}
-	if ((what & EV_WRITE) && ks.outlen > 0) {
-		n = write(fd, ks.out, ks.outlen);
+	if (what & EV_WRITE) {
+		n = ks.outlen > 0 ? write(fd, ks.out, ks.outlen) : 0;
 		if (n > 0) {
 			memmove(ks.out, ks.out + n, ks.outlen - n);
 			ks.outlen -= n;
@@ -195,21 +195,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ks_setup();
 	ks.out = ks_expand(data, size, &ks.outlen);
 	ks.done = 0;
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&ks.sin, sizeof ks.sin) == -1 ||
-	    evutil_make_socket_nonblocking(fd) == -1) {
+	/*
+	 * Non-blocking: libFuzzer's timers interrupt a blocking connect.
+	 * The first write waits for the connection to complete.
+	 */
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 || (connect(fd, (struct sockaddr *)&ks.sin,
+	    sizeof ks.sin) == -1 && errno != EINPROGRESS && errno != EINTR)) {
 		perror("connect");
 		abort();
 	}
 	ev = event_new(ks.base, -1, 0, NULL, NULL);
 	timer = evtimer_new(ks.base, ks_client_cb, NULL);
-	if (ks.outlen == 0) {
-		shutdown(fd, SHUT_WR);
-		event_assign(ev, ks.base, fd, EV_READ | EV_PERSIST,
-		    ks_client_cb, ev);
-	} else
-		event_assign(ev, ks.base, fd, EV_READ | EV_WRITE | EV_PERSIST,
-		    ks_client_cb, ev);
+	event_assign(ev, ks.base, fd, EV_READ | EV_WRITE | EV_PERSIST,
+	    ks_client_cb, ev);
 	event_add(ev, NULL);
 	evtimer_add(timer, &tv);
 	while (!ks.done)
