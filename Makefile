@@ -1,4 +1,4 @@
-# iaxkeyd: build, run, test, check (sanitizers), bench, install.
+# iaxkeyd: build, run, test, check (sanitizers), fuzz, bench, install.
 # Objects are built in place; a change of compiler flags (e.g. SANITIZE=)
 # rebuilds everything through the .build-flags stamp.
 
@@ -37,10 +37,19 @@ T_CTESTS  = $(T_CSRCS:.c=.t)
 HELPERS   = $(patsubst %.c,%,$(wildcard t/helper/*.c))
 PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
 
+# Fuzz targets t/fuzz/fuzz-<name>.c; FUZZ_EXTRA_<name>: sources outside
+# lib/ that a target needs.  With the normal compiler each becomes
+# t/fuzz/replay-<name> (t/fuzz/replay.c as main), which t/0009 runs.
+FUZZ_TARGETS = agi-env agi-reply dialstr admin-line conf rsakey keyserver
+FUZZ_EXTRA_conf      = agi/config.c
+FUZZ_EXTRA_keyserver = keyserver/api.c keyserver/config.c keyserver/guard.c \
+		       keyserver/keys.c
+FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
+
 .SECONDARY: t/lib/tap.o
-.PHONY: all deps need-deps run test check bench install install-files clean \
-	lint demo
-all: $(PROGS) $(HELPERS) $(T_CTESTS)
+.PHONY: all deps need-deps need-fuzz-deps run test check fuzz fuzz-build \
+	bench install install-files clean lint demo
+all: $(PROGS) $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS)
 
 # Rebuild everything when the flags change.
 .build-flags: FORCE
@@ -72,6 +81,17 @@ t/2%.t: t/2%.c $(T_AGI_OBJS) t/lib/tap.o lib/libiaxkey.a .build-flags
 t/helper/%: t/helper/%.c lib/libiaxkey.a .build-flags
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libiaxkey.a $(LDLIBS)
 
+# Replay every seed and regression input with the normal compiler.
+define FUZZ_REPLAY_RULE
+t/fuzz/replay-$(1): t/fuzz/fuzz-$(1).c t/fuzz/replay.c t/fuzz/fuzz-util.c \
+    t/fuzz/fuzz.h $(FUZZ_EXTRA_$(1):.c=.o) lib/libiaxkey.a .build-flags
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ t/fuzz/fuzz-$(1).c \
+	    t/fuzz/replay.c t/fuzz/fuzz-util.c $(FUZZ_EXTRA_$(1):.c=.o) \
+	    lib/libiaxkey.a $$(LDLIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_REPLAY_RULE,$(t))))
+t/0009-fuzz-replay.t: $(FUZZ_REPLAYS)
+
 # Install the Debian packages that are missing (needs root or sudo).
 deps:
 	@missing=; for p in $(DEBPKGS); do \
@@ -91,6 +111,13 @@ need-deps:
 	    && command -v sqlite3 >/dev/null \
 	    || $(MAKE) --no-print-directory deps
 
+# make fuzz needs clang with libFuzzer (Debian: libclang-rt-14-dev).
+FUZZ_DEBPKGS = clang libclang-rt-14-dev
+need-fuzz-deps: need-deps
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ return (0); }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c -o /dev/null - 2>/dev/null \
+	    || $(MAKE) --no-print-directory DEBPKGS='$(FUZZ_DEBPKGS)' deps
+
 run: need-deps
 	@$(MAKE) --no-print-directory all
 	mkdir -p run/asterisk run/keys
@@ -107,6 +134,61 @@ check: need-deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    prove --exec '' -j$(PROVE_JOBS) t/*.t
 	@$(MAKE) --no-print-directory all
+
+# Fuzzing (docs/fuzzing.md): each target is built with clang, libFuzzer,
+# ASan and UBSan into $(FUZZ_DIR) (objects there, never next to the
+# sources) and runs for FUZZ_SECONDS on a copy of its seed corpus plus its
+# regression inputs; any crash, leak or sanitizer report fails.
+FUZZ_CC		?= clang
+FUZZ_SECONDS	?= 30
+FUZZ_DIR	 = t/fuzz/build
+FUZZ_SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
+		   -fno-omit-frame-pointer
+FUZZ_CFLAGS	 = -O1 -g -std=c11 -D_GNU_SOURCE -I. $(WARN) $(PKG_CFLAGS) \
+		   $(FUZZ_SAN)
+FUZZ_LIB_OBJS	 = $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz-%)
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard lib/*.h agi/*.h keyserver/*.h t/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libiaxkey.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+define FUZZ_RULE
+$(FUZZ_DIR)/fuzz-$(1): $(FUZZ_DIR)/obj/t/fuzz/fuzz-$(1).o \
+    $(FUZZ_DIR)/obj/t/fuzz/fuzz-util.o \
+    $(FUZZ_EXTRA_$(1):%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/libiaxkey.a
+	$$(FUZZ_CC) $$(FUZZ_SAN) -fsanitize=fuzzer -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: need-fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@fail=; for t in $(FUZZ_TARGETS); do \
+	    work=$(FUZZ_DIR)/corpus/$$t; rm -rf $$work; mkdir -p $$work; \
+	    cp t/fuzz/corpus/$$t/* $$work/; \
+	    regress=; [ -d t/fuzz/regress/$$t ] && regress=t/fuzz/regress/$$t; \
+	    echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	    if $(FUZZ_DIR)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=30 -print_final_stats=1 \
+		-dict=t/fuzz/$$t.dict \
+		-artifact_prefix=$(FUZZ_DIR)/$$t- \
+		$$work $$regress >$(FUZZ_DIR)/$$t.log 2>&1; then \
+		grep -E '^#[0-9]+.*DONE' $(FUZZ_DIR)/$$t.log | tail -1; \
+		grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' \
+		    $(FUZZ_DIR)/$$t.log; \
+	    else \
+		tail -40 $(FUZZ_DIR)/$$t.log; fail="$$fail $$t"; \
+	    fi; \
+	done; \
+	if [ -n "$$fail" ]; then \
+	    echo "fuzz: failed:$$fail (inputs: $(FUZZ_DIR)/<target>-crash-*;" \
+	        "see docs/fuzzing.md)"; exit 1; \
+	fi
 
 bench: need-deps
 	@$(MAKE) --no-print-directory all
@@ -144,8 +226,8 @@ install-files:
 
 clean:
 	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o t/lib/*.o $(PROGS) \
-	    $(HELPERS) $(T_CTESTS) .build-flags
-	rm -rf t/trash.*
+	    $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS) .build-flags
+	rm -rf t/trash.* $(FUZZ_DIR)
 
 # These include agi/config.c to check the spec table and the sample file.
 t/0003-conf.t t/helper/conf-sample: agi/config.c agi/config.h

@@ -3,7 +3,7 @@
  *
  * One command per line (LF, CRLF or CR ends it, 4 KiB at most); telnet
  * IAC sequences are consumed before a byte counts as text; words split on
- * blanks, "double quotes" group.  Every reply is zero or more data lines
+ * blanks, "double quotes" group (both in lib/console.c).  Every reply is zero or more data lines
  * and one final line, "OK" or "ERR <reason>"; no data line starts with
  * "OK" or "ERR".  Input is taken one line at a time: while a reply is
  * deferred (fetch, a slowed-down auth failure) or the output holds more
@@ -53,10 +53,10 @@
 #include "agi/iaxkeyd.h"
 #include "lib/addr.h"
 #include "lib/astconf.h"
+#include "lib/console.h"
 #include "lib/rsakey.h"
 #include "lib/xmalloc.h"
 
-#define ADMIN_LINE_MAX		4096	/* a command line, no EOL */
 #define ADMIN_ARGS_MAX		16
 #define ADMIN_BACKLOG		16
 #define ADMIN_READ_HIGH		(16 * 1024)	/* input kept, at most */
@@ -82,16 +82,8 @@
 
 #define U(x)	((unsigned long long)(x))	/* for %llu */
 
-/* Telnet (RFC 854). */
-#define TN_IAC		255
-#define TN_DONT		254
-#define TN_WILL		251
-#define TN_SB		250
-#define TN_SE		240
-
 enum admin_state { A_OPEN, A_FLUSH, A_CLOSED };
 enum admin_busy { B_NONE, B_FETCH, B_DELAY, B_WATCH, B_KEYOP };
-enum admin_tn { TN_DATA, TN_CMD, TN_OPT, TN_SUB, TN_SUB_IAC };
 
 struct admin_client {
 	TAILQ_ENTRY(admin_client) entry;
@@ -110,12 +102,8 @@ struct admin_client {
 	uint64_t		 t_open;
 	unsigned		 commands;
 
-	/* Line assembly. */
-	enum admin_tn		 tn;
-	int			 cr;		/* last text byte: CR */
-	int			 toolong;
-	size_t			 len;
-	char			 line[ADMIN_LINE_MAX + 1];
+	/* Line assembly (lib/console.c). */
+	struct console_in	 rd;
 
 	/* fetch */
 	struct keywaiter	*waiter;
@@ -227,7 +215,6 @@ static void	admin_resume_cb(int, short, void *);
 static void	admin_input(struct admin_client *);
 static int	admin_blocked(struct admin_client *);
 static void	admin_line(struct admin_client *, char *);
-static int	admin_split(char *, char **, int, const char **);
 static const struct admin_cmd *admin_find(int, char **, int *);
 static void	admin_close(struct admin_client *, const char *, int);
 static void	admin_flushed(struct admin_client *);
@@ -560,6 +547,7 @@ admin_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	struct logline		 l;
 
 	c = xcalloc(1, sizeof *c);
+	console_in_init(&c->rd);
 	c->id = ++adm.next_id;
 	c->t_open = now_ms();
 	c->loopback = admin_loopback(sa);
@@ -759,83 +747,27 @@ admin_input(struct admin_client *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	unsigned char	*p;
-	size_t		 n, i;
-	int		 done;
+	size_t		 n, used;
+	enum console_rc	 rc;
 
 	while (!admin_blocked(c)) {
 		if ((n = evbuffer_get_contiguous_space(in)) == 0)
 			break;
 		p = evbuffer_pullup(in, n);
-		done = 0;
-		for (i = 0; i < n && !done; i++) {
-			unsigned char ch = p[i];
-
-			switch (c->tn) {
-			case TN_DATA:
-				break;
-			case TN_CMD:
-				if (ch == TN_IAC) {
-					c->tn = TN_DATA;
-					continue;	/* literal 0xff */
-				}
-				if (ch >= TN_WILL && ch <= TN_DONT)
-					c->tn = TN_OPT;
-				else if (ch == TN_SB)
-					c->tn = TN_SUB;
-				else
-					c->tn = TN_DATA;
-				continue;
-			case TN_OPT:
-				c->tn = TN_DATA;
-				continue;
-			case TN_SUB:
-				if (ch == TN_IAC)
-					c->tn = TN_SUB_IAC;
-				continue;
-			case TN_SUB_IAC:
-				c->tn = ch == TN_SE ? TN_DATA : TN_SUB;
-				continue;
-			}
-			if (ch == TN_IAC) {
-				c->tn = TN_CMD;
-				continue;
-			}
-			if (ch == '\n' && c->cr) {	/* CRLF */
-				c->cr = 0;
-				continue;
-			}
-			c->cr = ch == '\r';
-			if (ch == '\0')
-				continue;		/* telnet's CR NUL */
-			if (ch == '\r' || ch == '\n') {
-				c->line[c->len] = '\0';
-				c->len = 0;
-				done = 1;
-				continue;
-			}
-			if (c->len == ADMIN_LINE_MAX) {
-				c->toolong = 1;
-				done = 1;
-				continue;
-			}
-			c->line[c->len++] = ch;
-		}
-		evbuffer_drain(in, i);
-		if (c->toolong) {
+		rc = console_feed(&c->rd, p, n, &used);
+		evbuffer_drain(in, used);
+		if (rc == CONSOLE_TOOLONG) {
 			admin_err(c, "line too long");
 			admin_close(c, "line too long", 1);
 			return;
 		}
-		if (done)
-			admin_line(c, c->line);
+		if (rc == CONSOLE_LINE)
+			admin_line(c, c->rd.line);
 	}
 	/* At EOF an unterminated last line counts as a line. */
 	if (c->eof && !admin_blocked(c) && c->busy == B_NONE &&
-	    c->len > 0 && evbuffer_get_length(in) == 0) {
-		c->line[c->len] = '\0';
-		c->len = 0;
-		admin_line(c, c->line);
-	}
+	    evbuffer_get_length(in) == 0 && console_flush(&c->rd))
+		admin_line(c, c->rd.line);
 	if (c->state == A_OPEN && c->eof && (c->busy == B_NONE ||
 	    c->busy == B_WATCH) && evbuffer_get_length(in) == 0) {
 		if (c->busy == B_WATCH)
@@ -946,7 +878,7 @@ static void
 admin_printf(struct admin_client *c, const char *fmt, ...)
 {
 	struct evbuffer	*out;
-	char		 buf[ADMIN_LINE_MAX];
+	char		 buf[CONSOLE_LINE_MAX];
 	va_list		 ap;
 	int		 n;
 	char		*p;
@@ -1082,59 +1014,6 @@ admin_reload_note(struct admin_client *c, uint64_t gen)
 /* ------------------------------------------------------------------ */
 /* Commands: parsing and dispatch                                      */
 
-/*
- * Split line in place into at most max words: blanks separate, a word
- * that starts with '"' runs to the next unescaped '"' (\" and \\ are
- * escapes there) and must be followed by a blank or the end.  Returns the
- * count, or -1 with *cause.
- */
-static int
-admin_split(char *line, char **argv, int max, const char **cause)
-{
-	char	*r = line, *w;
-	int	 argc = 0;
-
-	for (;;) {
-		while (*r == ' ' || *r == '\t')
-			r++;
-		if (*r == '\0')
-			return (argc);
-		if (argc == max) {
-			*cause = "too many words";
-			return (-1);
-		}
-		argv[argc++] = w = r;
-		if (*r != '"') {
-			while (*r != '\0' && *r != ' ' && *r != '\t')
-				r++;
-			if (*r != '\0')
-				*r++ = '\0';
-			continue;
-		}
-		for (r++;; r++) {
-			if (*r == '\0') {
-				*cause = "unbalanced quotes";
-				return (-1);
-			}
-			if (*r == '\\' && (r[1] == '"' || r[1] == '\\')) {
-				*w++ = *++r;
-				continue;
-			}
-			if (*r == '"')
-				break;
-			*w++ = *r;
-		}
-		r++;
-		if (*r != '\0' && *r != ' ' && *r != '\t') {
-			*cause = "closing quote must be followed by a space";
-			return (-1);
-		}
-		*w = '\0';
-		if (*r != '\0')
-			r++;
-	}
-}
-
 /* The command named by the first words; *words says how many. */
 static const struct admin_cmd *
 admin_find(int argc, char **argv, int *words)
@@ -1167,27 +1046,22 @@ admin_find(int argc, char **argv, int *words)
 static void
 admin_line(struct admin_client *c, char *line)
 {
-	static const char *const http[] = {
-		"GET ", "POST ", "HEAD ", "PUT ", "Host:"
-	};
 	const struct admin_cmd	*cmd;
 	char			*argv[ADMIN_ARGS_MAX], what[64];
 	const char		*cause = NULL;
 	size_t			 i;
 	int			 argc, words, first;
 
-	for (i = 0; i < sizeof http / sizeof http[0]; i++) {
-		if (strncasecmp(line, http[i], strlen(http[i])) == 0) {
-			admin_refuse(c, "http", NULL);
-			return;
-		}
+	if (console_is_http(line)) {
+		admin_refuse(c, "http", NULL);
+		return;
 	}
 	if (c->busy == B_WATCH) {
 		admin_watch_stop(c);
 		admin_ok(c);
 		return;
 	}
-	if ((argc = admin_split(line, argv, ADMIN_ARGS_MAX, &cause)) == -1) {
+	if ((argc = console_split(line, argv, ADMIN_ARGS_MAX, &cause)) == -1) {
 		admin_err(c, "%s", cause);
 		return;
 	}

@@ -255,7 +255,7 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	{ "daemon:pid_file", CONF_PATH, .def = "", .flags = E,
 	  .help = "Write the process id here; empty: none." },
 
-	{ NULL }
+	{ .key = NULL }
 };
 
 #undef S

@@ -239,6 +239,13 @@ api_free(void)
 	api.ssl = NULL;
 }
 
+/* The bound address, "a.b.c.d:port" (for tests: port 0 picks one). */
+const char *
+api_addr(void)
+{
+	return (api.addrstr);
+}
+
 /* Connections open now. */
 int
 api_active(void)

@@ -59,5 +59,5 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 	{ "log:syslog", CONF_BOOL, .def = "yes",
 	  .help = "Send the ops log to syslog too." },
 
-	{ NULL }
+	{ .key = NULL }
 };

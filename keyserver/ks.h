@@ -68,5 +68,6 @@ int		 api_init(struct event_base *, const struct conf *, char **);
 int		 api_tls_check(const struct conf *, char **);
 void		 api_free(void);
 int		 api_active(void);
+const char	*api_addr(void);
 
 #endif
