@@ -48,7 +48,7 @@ start_fails() {
 	rc=$?
 	cat "$T_DIR/daemon.log"
 	[ "$rc" -eq 1 ] &&
-	! grep -q "event=listen" "$T_DIR/daemon.log" &&
+	! grep -q "event=start" "$T_DIR/daemon.log" &&
 	! grep -E -q "AddressSanitizer|LeakSanitizer|runtime error:" \
 	    "$T_DIR/daemon.log"
 }

@@ -110,6 +110,8 @@ test_expect 'slow senders: env timeout; silent clients: command timeout' '
 	hostile_bg short.out -e -S 10 -N 10 -H 10 -F 2 &&
 	wait "$HOSTILE_PID" &&
 	grep -q "^end slow_open=0 slow_closed=10 noread_open=0 noread_closed=10 held_open=0 held_closed=10 fat_open=0 fat_closed=2 " short.out &&
+	wait_count "event=session_end .*status=none .*reason=\"env timeout\"" 12 &&
+	wait_count "event=session_end .*uniqueid=hostile-1.1 .*reason=\"command timeout\"" 20 &&
 	[ "$(count_log "event=session_end .*status=none .*reason=\"env timeout\"")" = 12 ] &&
 	[ "$(count_log "event=session_end .*uniqueid=hostile-1.1 .*reason=\"command timeout\"")" = 20 ] &&
 	pings 50
@@ -122,6 +124,7 @@ test_expect 'a session past session_timeout_ms: session timeout' '
 	hostile_bg sess.out -e -H 5 &&
 	wait "$HOSTILE_PID" &&
 	grep -q "^end held_open=0 held_closed=5 " sess.out &&
+	wait_count "event=session_end .*reason=\"session timeout\"" 5 &&
 	[ "$(count_log "event=session_end .*reason=\"session timeout\"")" = 5 ]
 '
 
