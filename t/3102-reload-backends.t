@@ -3,18 +3,6 @@
 # refusals retried, login refused, connection dropped mid-reload.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
-# Start the AMI emulator with the given options; sets AMI_PORT, AMI_PID.
-ami_start() {
-	: >"$T_DIR/ami.out"
-	"$T_TOP/t/helper/fake-ami" -q -u iaxkeyd -s "amis3cret" \
-	    -L "$T_DIR/ami.reloads" "$@" >"$T_DIR/ami.out" 2>/dev/null &
-	AMI_PID=$!
-	wait_log "^port=[0-9]+" "$T_DIR/ami.out" &&
-	AMI_PORT=$(sed -n "s/^port=//p" "$T_DIR/ami.out")
-}
-ami_stop() {
-	kill "$AMI_PID" 2>/dev/null; wait "$AMI_PID" 2>/dev/null; return 0
-}
 # (Re)start the daemon with the ami backend on $AMI_PORT.
 ikd_ami() {
 	RELOAD_BACKEND=ami ASTERISK_EXTRA="ami_host = 127.0.0.1

@@ -10,21 +10,6 @@
 
 PEERS=$T_DIR/ast/iaxkeyd-peers.conf
 
-# The AMI emulator with the given options; sets AMI_PORT, AMI_PID.
-ami_start() {
-	: >"$T_DIR/ami.out" && : >"$T_DIR/ami.reloads" || return 1
-	"$T_TOP/t/helper/fake-ami" -q -u iaxkeyd -s "amis3cret" \
-	    -L "$T_DIR/ami.reloads" "$@" >"$T_DIR/ami.out" 2>/dev/null &
-	AMI_PID=$!
-	wait_log "^port=[0-9]+" "$T_DIR/ami.out" &&
-	AMI_PORT=$(sed -n "s/^port=//p" "$T_DIR/ami.out")
-}
-ami_stop() {
-	[ -n "$AMI_PID" ] && kill "$AMI_PID" 2>/dev/null
-	wait "$AMI_PID" 2>/dev/null
-	AMI_PID=
-	return 0
-}
 # (Re)start the daemon with the ami backend on $AMI_PORT.
 ikd_ami() {
 	iaxkeyd_stop &&

@@ -300,3 +300,21 @@ wait_no_sessions() {
 	adm sessions quit
 	return 1
 }
+
+# The AMI emulator (t/helper/fake-ami, user iaxkeyd, secret amis3cret) with
+# the given options; reloads it performs go to $T_DIR/ami.reloads (emptied
+# here).  Sets AMI_PORT, AMI_PID.
+ami_start() {
+	: >"$T_DIR/ami.out" && : >"$T_DIR/ami.reloads" || return 1
+	"$T_TOP/t/helper/fake-ami" -q -u iaxkeyd -s "amis3cret" \
+	    -L "$T_DIR/ami.reloads" "$@" >"$T_DIR/ami.out" 2>/dev/null &
+	AMI_PID=$!
+	wait_log "^port=[0-9]+" "$T_DIR/ami.out" &&
+	AMI_PORT=$(sed -n "s/^port=//p" "$T_DIR/ami.out")
+}
+ami_stop() {
+	[ -n "$AMI_PID" ] && kill "$AMI_PID" 2>/dev/null
+	wait "$AMI_PID" 2>/dev/null
+	AMI_PID=
+	return 0
+}
