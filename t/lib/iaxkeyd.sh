@@ -13,7 +13,7 @@
 # Everything lives in $T_DIR (t/trash.<test>.XXXXXX), the working directory
 # of the test, removed on success.
 
-T_TOP=$(cd "$(dirname "$0")/.." && pwd)
+T_TOP=${T_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$T_TOP" || exit 1
 T_NAME=$(basename "$0" .t)
 T_DIR=$(mktemp -d "$T_TOP/t/trash.$T_NAME.XXXXXX")

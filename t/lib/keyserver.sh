@@ -14,7 +14,7 @@
 #
 # KS_PID is the variable iaxkeyd.sh's cleanup kills.
 
-. "$(dirname "$0")/lib/iaxkeyd.sh"
+. "${T_TOP:-$(cd "$(dirname "$0")/.." && pwd)}/t/lib/iaxkeyd.sh"
 
 KSRV=${KSRV:-$T_TOP/keyserver/iaxkey-server}
 KSRV_SCHEME=http
