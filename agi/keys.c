@@ -730,12 +730,20 @@ keys_render(struct astconf *ac, char **cause)
 
 /*
  * The configuration changed how the users file looks ([inbound] inkeys,
- * user, template, users_file): render it again and have chan_iax2 reload.
+ * user, template, users_file): render it again at once (a failure leaves
+ * it dirty for the next reload's flush) and have chan_iax2 reload.
  */
 void
 keys_rerender(void)
 {
+	char	*cause = NULL;
+
 	ks.dirty = 1;
+	/* Now, not at the next reload: the operator reloads Asterisk next. */
+	if (keys_flush(&cause) == -1) {
+		log_warnx("users file: %s", cause);
+		free(cause);
+	}
 	reload_need(RELOAD_CHAN_IAX2);
 }
 

@@ -62,6 +62,7 @@ story() {
 }
 
 for root in $(e2e_roots); do
+	E2E_TAG=$(e2e_version "$root")
 	story "$root"
 done
 test_done

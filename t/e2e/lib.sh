@@ -130,15 +130,17 @@ guide_subst() {
 nv() { eval "printf '%s' \"\${N_${1}_$2}\""; }
 nset() { eval "N_${1}_$2=\$3"; }
 
-# Make node $1 on the Asterisk root $2.  Shaped by IKD_RELOAD (agi), IKD_MODE
+# Make node $1 on the Asterisk root $2 (in $E2E_RUN/$E2E_TAG/$1: tests set
+# E2E_TAG to the version when they run a story per build).  Shaped by IKD_RELOAD (agi), IKD_MODE
 # (config), IKD_INKEYS (shared), IKD_RSA_USER, IKD_EXTRA (ini text), and
 # LAYOUT (see node_layout).
 node_new() {
-	local n=$1 root=$2 d=$E2E_RUN/$1
+	local n=$1 root=$2 d=$E2E_RUN/${E2E_TAG:+$E2E_TAG/}$1
 	mkdir -p "$d/etc" "$d/keys" "$d/lib" "$d/log" "$d/run" "$d/spool" ||
 	    return 1
 	nset "$n" dir "$d"
 	nset "$n" root "$root"
+	nset "$n" started ""
 	nset "$n" iax "$(e2e_port)"
 	nset "$n" ami "$(e2e_port)"
 	E2E_NODES="$E2E_NODES $n"
@@ -422,6 +424,7 @@ ast_count() {
 # Start the key server with an enrolment token for each node named.
 e2e_keyserver() {
 	local n
+	rm -rf "$T_DIR/store"
 	ksrv_conf </dev/null && ksrv_start || return 1
 	for n in "$@"; do
 		nset "$n" token "$("$KSRV" -f "$T_DIR/ksrv.conf" token add "$n")"
