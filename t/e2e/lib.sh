@@ -37,9 +37,21 @@ E2E_RUN=$(mktemp -d /tmp/ikd-e2e.XXXXXX)
 ln -s "$E2E_RUN" "$T_DIR/nodes"
 E2E_NODES=
 
+# Stop the helper processes a test started (their pids in E2E_PIDS).
+e2e_kill_extra() {
+	local p
+	for p in $E2E_PIDS; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	E2E_PIDS=
+	return 0
+}
+
 # Stop every node and the key server, then the common cleanup.
 e2e_cleanup() {
 	local n
+	e2e_kill_extra
 	for n in $E2E_NODES; do
 		node_stop "$n" >/dev/null 2>&1
 	done
@@ -96,13 +108,17 @@ e2e_has_auth_method() {
 }
 
 # A port that is free for both TCP and UDP on 127.0.0.1 (Asterisk needs
-# its ports in its configuration before it starts).
+# its ports in its configuration before it starts), below the kernel's
+# ephemeral range so that no outgoing connection takes it meanwhile.
+E2E_PORT_LOW=10000
+E2E_PORT_HIGH=$(awk '{ print ($1 > 12000 ? $1 : 32768) }' \
+    /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 e2e_port() {
 	local p i
 	for i in $(seq 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((E2E_PORT_LOW + RANDOM % (E2E_PORT_HIGH - E2E_PORT_LOW)))
 		case " $E2E_PORTS " in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htuanl "sport = :$p")" ]; then
+		if [ -z "$(ss -Htuan "sport = :$p")" ]; then
 			E2E_PORTS="$E2E_PORTS $p"
 			echo "$p"
 			return 0
@@ -142,6 +158,7 @@ node_new() {
 	nset "$n" root "$root"
 	nset "$n" started ""
 	nset "$n" iax "$(e2e_port)"
+	nset "$n" agi "$(e2e_port)"
 	nset "$n" ami "$(e2e_port)"
 	E2E_NODES="$E2E_NODES $n"
 	cat >"$d/etc/asterisk.conf" <<CONF
@@ -192,8 +209,9 @@ node_conf() {
 	d=$(nv "$n" dir)
 	cat >"$d/iaxkeyd.conf" <<CONF
 [agi]
-listen = 127.0.0.1:${IKD_AGI_PORT:-0}
+listen = 127.0.0.1:$(nv "$n" agi)
 max_sessions = ${IKD_MAX_SESSIONS:-100}
+${IKD_AGI_EXTRA:-}
 [admin]
 listen = 127.0.0.1:0
 [log]
@@ -330,7 +348,8 @@ ast() {
 	    -C "$(nv "$1" dir)/etc/asterisk.conf" -rx "$2"
 }
 
-# Start iaxkeyd of node $1 (again): its ports in N_<n>_agi, N_<n>_admin.
+# Start iaxkeyd of node $1 (again), on its fixed AGI port (the dialplan
+# names it); the console's port in N_<n>_admin.
 ikd_start() {
 	local n=$1 d
 	d=$(nv "$n" dir)
@@ -342,8 +361,6 @@ ikd_start() {
 		cat "$d/iaxkeyd.log"
 		return 1
 	}
-	nset "$n" agi "$(sed -n 's/.*event=listen what=agi addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-	    "$d/iaxkeyd.log" | tail -n 1)"
 	nset "$n" admin "$(sed -n 's/.*event=listen what=admin addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' \
 	    "$d/iaxkeyd.log" | tail -n 1)"
 }
@@ -421,11 +438,16 @@ ast_count() {
 	grep -E -c -- "$2" "$(nv "$1" dir)/log/full"
 }
 
-# Start the key server with an enrolment token for each node named.
+# Start the key server, on a port of its own that a restart (ksrv_stop,
+# ksrv_start) keeps, with an enrolment token for each node named.
 e2e_keyserver() {
 	local n
 	rm -rf "$T_DIR/store"
-	ksrv_conf </dev/null && ksrv_start || return 1
+	E2E_KS_PORT=$(e2e_port) &&
+	ksrv_conf </dev/null &&
+	sed -i "s/^listen = 127\.0\.0\.1:0\$/listen = 127.0.0.1:$E2E_KS_PORT/" \
+	    "$T_DIR/ksrv.conf" &&
+	ksrv_start || return 1
 	for n in "$@"; do
 		nset "$n" token "$("$KSRV" -f "$T_DIR/ksrv.conf" token add "$n")"
 	done
