@@ -17,7 +17,6 @@ story() {
 		layout=shared-old
 		IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
 	fi
-	E2E_NODES=
 	test_expect "$v: key server and two nodes ($layout layout)" '
 		e2e_keyserver nodeA nodeB &&
 		node_new nodeA "$root" && node_new nodeB "$root" &&

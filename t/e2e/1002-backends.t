@@ -53,7 +53,6 @@ story() {
 
 for root in $(e2e_roots); do
 	E2E_TAG=$(e2e_version "$root")
-	E2E_NODES=
 	test_expect "$(e2e_version "$root"): key server" 'e2e_keyserver'
 	IKD_RELOAD=ami IKD_INKEYS=per-node IKD_MODE=config story "$root" a1 b1
 	IKD_RELOAD=command IKD_INKEYS=shared IKD_MODE=dialstring story "$root" a2 b2

@@ -37,7 +37,8 @@ E2E_RUN=$(mktemp -d /tmp/ikd-e2e.XXXXXX)
 ln -s "$E2E_RUN" "$T_DIR/nodes"
 E2E_NODES=
 
-# Stop the helper processes a test started (their pids in E2E_PIDS).
+# Stop the helper processes a test started (their pids in E2E_PIDS; never a
+# bare "wait": the nodes are background jobs of the test too).
 e2e_kill_extra() {
 	local p
 	for p in $E2E_PIDS; do
@@ -52,6 +53,7 @@ e2e_kill_extra() {
 e2e_cleanup() {
 	local n
 	e2e_kill_extra
+	ksrv_stop >/dev/null 2>&1
 	for n in $E2E_NODES; do
 		node_stop "$n" >/dev/null 2>&1
 	done
@@ -152,6 +154,12 @@ nset() { eval "N_${1}_$2=\$3"; }
 # LAYOUT (see node_layout).
 node_new() {
 	local n=$1 root=$2 d=$E2E_RUN/${E2E_TAG:+$E2E_TAG/}$1
+	# A node of the same name from an earlier story: stopped, forgotten.
+	node_stop "$n" >/dev/null 2>&1
+	case " $E2E_NODES " in
+	*" $n "*) ;;
+	*) E2E_NODES="$E2E_NODES $n" ;;
+	esac
 	mkdir -p "$d/etc" "$d/keys" "$d/lib" "$d/log" "$d/run" "$d/spool" ||
 	    return 1
 	nset "$n" dir "$d"
@@ -160,7 +168,6 @@ node_new() {
 	nset "$n" iax "$(e2e_port)"
 	nset "$n" agi "$(e2e_port)"
 	nset "$n" ami "$(e2e_port)"
-	E2E_NODES="$E2E_NODES $n"
 	cat >"$d/etc/asterisk.conf" <<CONF
 [directories]
 astetcdir => $d/etc
@@ -244,7 +251,7 @@ ${IKD_RSA_USER:+rsa_user = $IKD_RSA_USER}
 inkeys = ${IKD_INKEYS:-shared}
 user = ${IKD_USER:-iaxkeyd}
 wait_ms = ${IKD_WAIT_MS:-5000}
-min_refetch_s = 0
+min_refetch_s = ${IKD_MIN_REFETCH:-60}
 ${IKD_EXTRA:-}
 CONF
 }
@@ -418,13 +425,15 @@ call() {
 	    >/dev/null &&
 	ast "$from" "channel originate Local/$exten@e2e-out application Wait 1" \
 	    >/dev/null &&
-	wait_log "E2E end exten=$exten " "$fd/log/full" || {
+	wait_log "app_verbose.c: E2E end exten=$exten " "$fd/log/full" || {
 		echo "call $from -> $to ($exten): no end marker"
 		tail -30 "$fd/log/full"
 		return 1
 	}
-	CALL_END=$(grep "E2E end exten=$exten " "$fd/log/full" | tail -n 1)
-	CALL_ANS=$(grep "E2E answered exten=$exten " "$td/log/full" | tail -n 1)
+	CALL_END=$(grep "app_verbose.c: E2E end exten=$exten " "$fd/log/full" |
+	    tail -n 1)
+	CALL_ANS=$(grep "app_verbose.c: E2E answered exten=$exten " \
+	    "$td/log/full" | tail -n 1)
 	return 0
 }
 
@@ -442,6 +451,7 @@ ast_count() {
 # ksrv_start) keeps, with an enrolment token for each node named.
 e2e_keyserver() {
 	local n
+	ksrv_stop >/dev/null 2>&1
 	rm -rf "$T_DIR/store"
 	E2E_KS_PORT=$(e2e_port) &&
 	ksrv_conf </dev/null &&
