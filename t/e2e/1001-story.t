@@ -18,7 +18,7 @@ story() {
 		IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
 	fi
 	test_expect "$v: key server and two nodes ($layout layout)" '
-		e2e_keyserver nodeA nodeB &&
+		e2e_keyserver &&
 		node_new nodeA "$root" && node_new nodeB "$root" &&
 		node_start nodeA $layout && node_start nodeB $layout
 	'

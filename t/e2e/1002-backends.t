@@ -18,8 +18,6 @@ story() {
 		layout=shared-old IKD_RSA_USER='{user}-rsa' IKD_USER=iaxkeyd-rsa
 	fi
 	test_expect "$v $what: two nodes ($layout layout)" '
-		nset $a token "$("$KSRV" -f "$T_DIR/ksrv.conf" token add $a)" &&
-		nset $b token "$("$KSRV" -f "$T_DIR/ksrv.conf" token add $b)" &&
 		node_new $a "$root" && node_new $b "$root" &&
 		node_start $a $layout && node_start $b $layout
 	'

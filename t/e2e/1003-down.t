@@ -20,7 +20,7 @@ down() {
 		layout=shared-old IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
 	fi
 	test_expect "$v: key server and two nodes" '
-		e2e_keyserver nodeA nodeB &&
+		e2e_keyserver &&
 		node_new nodeA "$root" && node_new nodeB "$root" &&
 		node_start nodeA $layout && node_start nodeB $layout
 	'

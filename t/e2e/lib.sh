@@ -6,12 +6,13 @@
 #                             one per line; SKIPs the whole file when none)
 #   e2e_version ROOT          "master" or the release, e.g. 20.15.2
 #   e2e_has_auth_method ROOT  1 when CHANNEL(auth_method) exists
-#   e2e_keyserver             start iaxkey-server (KSRV_URL)
-#   node_new NAME ROOT        make a node: directories, ports, own key,
-#                             iaxkeyd.conf (IKD_* variables shape it)
-#   node_layout NAME LAYOUT   pick the guide blocks (see e2e_layouts)
-#   node_start NAME           start iaxkeyd, publish the key, write the
-#                             Asterisk configuration, boot Asterisk
+#   e2e_keyserver             start iaxkey-server (KSRV_URL), before nodes
+#   node_new NAME ROOT        make a node: directories, ports, enrolment
+#                             token, iaxkeyd.conf (IKD_* variables shape
+#                             it; NODE_NAME overrides [node] name)
+#   node_start NAME LAYOUT    start iaxkeyd, publish the key, write the
+#                             Asterisk configuration from the guide blocks
+#                             of LAYOUT (e2e_layout_blocks), boot Asterisk
 #   node_stop NAME            stop Asterisk and iaxkeyd (each exit path)
 #   call FROM TO EXTEN        place a call FROM -> TO, wait for its end;
 #                             sets CALL_END (caller's marker line) and
@@ -150,8 +151,8 @@ nset() { eval "N_${1}_$2=\$3"; }
 
 # Make node $1 on the Asterisk root $2 (in $E2E_RUN/$E2E_TAG/$1: tests set
 # E2E_TAG to the version when they run a story per build).  Shaped by IKD_RELOAD (agi), IKD_MODE
-# (config), IKD_INKEYS (shared), IKD_RSA_USER, IKD_EXTRA (ini text), and
-# LAYOUT (see node_layout).
+# (config), IKD_INKEYS (shared), IKD_USER, IKD_RSA_USER, IKD_MIN_REFETCH,
+# IKD_MAX_SESSIONS, IKD_AGI_EXTRA ([agi] lines), IKD_EXTRA ([inbound] lines).
 node_new() {
 	local n=$1 root=$2 d=$E2E_RUN/${E2E_TAG:+$E2E_TAG/}$1
 	# A node of the same name from an earlier story: stopped, forgotten.
@@ -164,7 +165,13 @@ node_new() {
 	    return 1
 	nset "$n" dir "$d"
 	nset "$n" root "$root"
+	nset "$n" name "${NODE_NAME:-$n}"
 	nset "$n" started ""
+	nset "$n" token ""
+	if [ -n "$KS_PID" ]; then
+		nset "$n" token "$("$KSRV" -f "$T_DIR/ksrv.conf" token add \
+		    "$(nv "$n" name)")" || return 1
+	fi
 	nset "$n" iax "$(e2e_port)"
 	nset "$n" agi "$(e2e_port)"
 	nset "$n" ami "$(e2e_port)"
@@ -225,7 +232,7 @@ listen = 127.0.0.1:0
 level = debug
 syslog = no
 [node]
-name = $n
+name = $(nv "$n" name)
 [asterisk]
 config_dir = $d/etc
 key_dir = $d/keys
@@ -415,13 +422,15 @@ dial_to() {
 	    "$E2E_SECRET" "$(nv "$2" iax)" "$3"
 }
 
-# Place a call from $1 to $2, extension $3 (unique per test), and wait for
-# the caller's end marker; CALL_END and CALL_ANS hold the marker lines.
+# Place a call from $1 to $2, extension $3 (unique per test; dialled on the
+# callee as $4 when given: a Local channel name holds 79 characters at
+# most), and wait for the caller's end marker; CALL_END and CALL_ANS hold
+# the marker lines.
 call() {
-	local from=$1 to=$2 exten=$3 fd td
+	local from=$1 to=$2 exten=$3 far=${4:-$3} fd td
 	fd=$(nv "$from" dir)
 	td=$(nv "$to" dir)
-	ast "$from" "dialplan set global E2E_DIAL $(dial_to "$from" "$to" "$exten")" \
+	ast "$from" "dialplan set global E2E_DIAL $(dial_to "$from" "$to" "$far")" \
 	    >/dev/null &&
 	ast "$from" "channel originate Local/$exten@e2e-out application Wait 1" \
 	    >/dev/null &&
@@ -432,7 +441,7 @@ call() {
 	}
 	CALL_END=$(grep "app_verbose.c: E2E end exten=$exten " "$fd/log/full" |
 	    tail -n 1)
-	CALL_ANS=$(grep "app_verbose.c: E2E answered exten=$exten " \
+	CALL_ANS=$(grep "app_verbose.c: E2E answered exten=$far " \
 	    "$td/log/full" | tail -n 1)
 	return 0
 }
@@ -448,17 +457,13 @@ ast_count() {
 }
 
 # Start the key server, on a port of its own that a restart (ksrv_stop,
-# ksrv_start) keeps, with an enrolment token for each node named.
+# ksrv_start) keeps; node_new then asks it for each node's enrolment token.
 e2e_keyserver() {
-	local n
 	ksrv_stop >/dev/null 2>&1
 	rm -rf "$T_DIR/store"
 	E2E_KS_PORT=$(e2e_port) &&
 	ksrv_conf </dev/null &&
 	sed -i "s/^listen = 127\.0\.0\.1:0\$/listen = 127.0.0.1:$E2E_KS_PORT/" \
 	    "$T_DIR/ksrv.conf" &&
-	ksrv_start || return 1
-	for n in "$@"; do
-		nset "$n" token "$("$KSRV" -f "$T_DIR/ksrv.conf" token add "$n")"
-	done
+	ksrv_start
 }
