@@ -283,14 +283,13 @@ e2e_layout_blocks() {
 # Start node $1: iaxkeyd, the key published, Asterisk booted with the
 # guide's blocks of layout $2.
 node_start() {
-	local n=$1 layout=${2:-shared} d root port b
+	local n=$1 layout=${2:-shared} d root
 	d=$(nv "$n" dir)
 	root=$(nv "$n" root)
 	if [ -z "$(nv "$n" started)" ]; then
 		"$IKD" -k -f "$d/iaxkeyd.conf" >/dev/null || return 1
 	fi
 	ikd_start "$n" || return 1
-	port=$(nv "$n" agi)
 	if [ -n "$KSRV_URL" ] && [ -z "$(nv "$n" started)" ]; then
 		printf 'key upload\nquit\n' |
 		    timeout 30 nc -N 127.0.0.1 "$(nv "$n" admin)" >"$d/upload.out"
@@ -299,9 +298,24 @@ node_start() {
 			return 1
 		}
 	fi
+	node_files "$n" "$layout" || return 1
+	: >"$d/log/full"
+	"$root/sbin/asterisk" -C "$d/etc/asterisk.conf" -f -n \
+	    </dev/null >"$d/log/console" 2>&1 &
+	nset "$n" pid $!
+	nset "$n" started 1
+	ast_wait_booted "$n"
+}
+
+# Write node $1's iax.conf and extensions.conf: the guide's blocks of
+# layout $2, then the test's own part.
+node_files() {
+	local n=$1 d b port
+	d=$(nv "$n" dir)
+	port=$(nv "$n" agi)
 	: >"$d/etc/iax.conf"
 	: >"$d/etc/extensions.conf"
-	for b in $(e2e_layout_blocks "$layout"); do
+	for b in $(e2e_layout_blocks "$2"); do
 		case "$b" in
 		iax-*) guide_block "$b" >>"$d/etc/iax.conf" ;;
 		ext-*) guide_block "$b" | guide_subst /dev/stdin "$port" \
@@ -330,12 +344,6 @@ exten => _X.,1,Answer()
  same => n,Verbose(1,E2E answered exten=${EXTEN} status=${IAXKEY_STATUS} key=${IAXKEY_KEY} secure=${CHANNEL(secure_media)} chan=${CHANNEL(name)})
  same => n,Hangup()
 CONF
-	: >"$d/log/full"
-	"$root/sbin/asterisk" -C "$d/etc/asterisk.conf" -f -n \
-	    </dev/null >"$d/log/console" 2>&1 &
-	nset "$n" pid $!
-	nset "$n" started 1
-	ast_wait_booted "$n"
 }
 
 # Poll (bounded) until Asterisk on node $1 answers on its control socket
