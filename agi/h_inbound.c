@@ -24,6 +24,7 @@
 
 #include "agi/config.h"
 #include "agi/iaxkeyd.h"
+#include "lib/astconf.h"
 #include "lib/xmalloc.h"
 
 #define INBOUND_ADDR_MAX	64
@@ -53,6 +54,7 @@ static void	inbound_method(struct session *, struct inbound *,
 static void	inbound_ask(struct session *, struct inbound *);
 static void	inbound_ask_cb(struct session *, const struct agi_reply *,
 		    void *);
+static int	inbound_chan_user(struct session *, char *, size_t);
 static int	inbound_node_user(struct session *, struct inbound *);
 static void	inbound_dispatch(struct session *, struct inbound *);
 static void	inbound_addr_cb(struct session *, const struct agi_reply *,
@@ -149,38 +151,49 @@ inbound_in_list(const char *list, const char *word)
 }
 
 /*
- * On a per-node RSA leg the IAX2 user that authenticated is the node
- * ("IAX2/<key_prefix><node>-<callno>"): when it names a node whose key
- * iaxkeyd installed, that is the node, proven by its key.  1 when taken.
+ * The IAX2 user section that took the call, from agi_channel
+ * "IAX2/<user>-<callno>", into buf; 1, or 0 when the channel is not that.
+ */
+static int
+inbound_chan_user(struct session *s, char *buf, size_t size)
+{
+	const char	*chan = agi_env_get(&s->env, "agi_channel");
+	const char	*p, *dash;
+
+	if (chan == NULL || strncmp(chan, "IAX2/", 5) != 0)
+		return (0);
+	p = chan + 5;
+	if ((dash = strrchr(p, '-')) == NULL || dash == p ||
+	    dash[1] == '\0' || strspn(dash + 1, "0123456789") !=
+	    strlen(dash + 1) || (size_t)(dash - p) >= size)
+		return (0);
+	snprintf(buf, size, "%.*s", (int)(dash - p), p);
+	return (astconf_name_ok(buf));
+}
+
+/*
+ * On a per-node RSA leg the IAX2 user that authenticated the call is the
+ * node ("IAX2/<key_prefix><node>-<callno>"): when it names a node whose
+ * key iaxkeyd installed, that is the node, proven by its key.  1 when
+ * taken.
  */
 static int
 inbound_node_user(struct session *s, struct inbound *in)
 {
-	const char	*chan = agi_env_get(&s->env, "agi_channel");
 	const char	*prefix = conf_str(ikd->conf, "inbound:key_prefix");
-	const char	*p, *dash;
-	char		 node[KEYS_NODE_MAX + 1];
-	size_t		 len;
+	char		 user[ASTCONF_NAME_MAX + 1];
+	size_t		 len = strlen(prefix);
 
 	if (strcasecmp(in->method, "RSA") != 0 || conf_enum(ikd->conf,
-	    "inbound:inkeys") != CFG_INKEYS_PER_NODE || chan == NULL ||
-	    strncmp(chan, "IAX2/", 5) != 0)
+	    "inbound:inkeys") != CFG_INKEYS_PER_NODE ||
+	    !inbound_chan_user(s, user, sizeof user) ||
+	    strncmp(user, prefix, len) != 0 || !keys_node_ok(user + len) ||
+	    !keys_installed(user + len))
 		return (0);
-	p = chan + 5;
-	if ((dash = strrchr(p, '-')) == NULL || dash[1] == '\0' ||
-	    strspn(dash + 1, "0123456789") != strlen(dash + 1))
-		return (0);
-	len = strlen(prefix);
-	if ((size_t)(dash - p) <= len || strncmp(p, prefix, len) != 0 ||
-	    (size_t)(dash - p) - len >= sizeof node)
-		return (0);
-	snprintf(node, sizeof node, "%.*s", (int)(dash - p - len), p + len);
-	if (!keys_node_ok(node) || !keys_installed(node))
-		return (0);
-	if (in->node[0] != '\0' && strcmp(in->node, node) != 0)
+	if (in->node[0] != '\0' && strcmp(in->node, user + len) != 0)
 		log_info("inbound: caller claimed node %s, authenticated as "
-		    "%s", in->node, node);
-	strlcpy_(in->node, node, sizeof in->node);
+		    "%s", in->node, user + len);
+	strlcpy_(in->node, user + len, sizeof in->node);
 	in->node_src = "user";
 	return (1);
 }
@@ -418,6 +431,7 @@ inbound_end(struct session *s, struct inbound *in, const char *status,
 			    "IAXKEY_KEY", "IAXKEY_FINGERPRINT" };
 	const char	*values[4];
 	int		 fallback = strcmp(status, "FALLBACK") == 0;
+	char		 user[ASTCONF_NAME_MAX + 1];
 
 	values[0] = status;
 	values[1] = reason != NULL ? reason : "";
@@ -441,5 +455,7 @@ inbound_end(struct session *s, struct inbound *in, const char *status,
 	lf_int(&l, "ms", now_ms() - in->t0);
 	lf_str(&l, "reason", reason);
 	lf_str(&l, "node_src", in->node_src);
+	lf_str(&l, "user", inbound_chan_user(s, user, sizeof user) ? user :
+	    NULL);
 	lf_emit(&l);
 }

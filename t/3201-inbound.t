@@ -189,7 +189,7 @@ test_expect 'per-node RSA leg: the node is the authenticated user' '
 	emu -t -C IAX2/nodeV-4242 -v "IAXVAR(node)=nodeX" -s inbound -a "" -a RSA >out &&
 	grep -qx "var IAXKEY_STATUS=RSA" out &&
 	! grep -q "^S> GET FULL VARIABLE" out &&
-	wait_log "event=inbound .*node=nodeV status=RSA .*node_src=user" &&
+	wait_log "event=inbound .*node=nodeV status=RSA .*node_src=user user=nodeV" &&
 	emu -C IAX2/nodeV-4243 -s inbound -a nodeX -a RSA >out &&
 	grep -qx "var IAXKEY_STATUS=RSA" out &&
 	wait_log "caller claimed node nodeX, authenticated as nodeV"

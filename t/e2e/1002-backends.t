@@ -37,8 +37,10 @@ story() {
 		[ "$(ast_count $b "actual auth method = MD5")" = 1 ]
 	'
 	if [ "$IKD_INKEYS" = per-node ]; then
-		test_expect "$v $what: the RSA leg came as user $a, which named the node" '
-			grep -q "event=inbound .*node=$a status=RSA .*node_src=user" \
+		test_expect "$v $what: first contact on the MD5 user; the RSA leg came as user $a, which named the node" '
+			grep -q "event=inbound .*node=$a status=FALLBACK .*node_src=iaxvar user=iaxkeyd" \
+			    "$(nv $b dir)/iaxkeyd.log" &&
+			grep -q "event=inbound .*node=$a status=RSA .*node_src=user user=$a" \
 			    "$(nv $b dir)/iaxkeyd.log" &&
 			grep -qx "\\[$a\\](iaxkeyd-template)" \
 			    "$(nv $b dir)/etc/iaxkeyd-users.conf"
