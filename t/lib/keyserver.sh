@@ -7,10 +7,15 @@
 #                          KSRV_PORT, KSRV_URL and KS_PID
 #   ksrv_stop              SIGTERM, wait, check exit 0, no sanitizer report
 #   mkkey NAME [BITS]      NAME.key (private) and NAME.pub in $T_DIR
+#   mkweakkey NAME FROM    NAME.pub: the modulus of FROM.key with public
+#                          exponent 1 (no generator makes one)
 #   ks_req METHOD NODE BODY KEY [CURKEY]
 #                          a signed request; prints the HTTP status, the
 #                          body goes to $T_DIR/resp, headers to resp.h.
-#                          TOKEN, TS, NONCE, SIGNODE override/add.
+#                          TOKEN, TS, NONCE, SIGNODE, SIG override/add.
+#   ks_forge METHOD NODE TS NONCE BODY
+#                          the "signature" that verifies with any e = 1
+#                          key: the PKCS#1 v1.5 padded SHA-256 itself
 #
 # KS_PID is the variable iaxkeyd.sh's cleanup kills.
 
@@ -85,11 +90,42 @@ mkkey() {
 	    2>/dev/null
 }
 
+# NAME.pub: FROM's 1024-bit modulus with e = 1, as SubjectPublicKeyInfo.
+mkweakkey() {
+	w_n=$(openssl rsa -in "$T_DIR/$2.key" -noout -modulus | cut -d= -f2) &&
+	printf '%s\n' 'asn1=SEQUENCE:spki' '[spki]' 'alg=SEQUENCE:alg' \
+	    'key=BITWRAP,SEQUENCE:rsa' '[alg]' 'oid=OID:rsaEncryption' \
+	    'p=NULL' '[rsa]' "n=INTEGER:0x$w_n" 'e=INTEGER:1' \
+	    >"$T_DIR/$1.asn1" &&
+	openssl asn1parse -genconf "$T_DIR/$1.asn1" -noout \
+	    -out "$T_DIR/$1.der" >/dev/null &&
+	{
+		echo '-----BEGIN PUBLIC KEY-----'
+		base64 -w64 "$T_DIR/$1.der"
+		echo '-----END PUBLIC KEY-----'
+	} >"$T_DIR/$1.pub"
+}
+
+# The canonical string of METHOD NODE TS NONCE BODY (a file).
+ks_canon() {
+	printf '%s\n%s\n%s\n%s\n%s' "$1" "$2" "$3" "$4" \
+	    "$(sha256sum <"$5" | cut -d' ' -f1)"
+}
+
 # Sign the canonical string METHOD NODE TS NONCE BODY with KEY (base64).
 ks_sign() {
-	printf '%s\n%s\n%s\n%s\n%s' "$1" "$2" "$3" "$4" \
-	    "$(sha256sum <"$5" | cut -d' ' -f1)" |
+	ks_canon "$1" "$2" "$3" "$4" "$5" |
 	    openssl dgst -sha256 -sign "$T_DIR/$6.key" | base64 -w0
+}
+
+# A forged signature for an e = 1 key: 00 01 FF.. 00 DigestInfo(SHA-256).
+ks_forge() {
+	f_h=$(ks_canon "$@" | sha256sum | cut -d' ' -f1)
+	{
+		printf 0001
+		printf 'ff%.0s' $(seq 74)
+		printf '003031300d060960864801650304020105000420%s' "$f_h"
+	} | tr a-f A-F | basenc --base16 -d | base64 -w0
 }
 
 # A fresh nonce.
@@ -112,8 +148,8 @@ ks_req() {
 	if [ -n "$r_key" ]; then
 		set -- "$@" -H "X-Iaxkey-Timestamp: $r_ts" \
 		    -H "X-Iaxkey-Nonce: $r_nonce" \
-		    -H "X-Iaxkey-Signature: $(ks_sign "$r_method" \
-		    "$r_signode" "$r_ts" "$r_nonce" "$r_body" "$r_key")"
+		    -H "X-Iaxkey-Signature: ${SIG:-$(ks_sign "$r_method" \
+		    "$r_signode" "$r_ts" "$r_nonce" "$r_body" "$r_key")}"
 	fi
 	if [ -n "$r_cur" ]; then
 		set -- "$@" -H "X-Iaxkey-Current-Signature: $(ks_sign \
