@@ -56,6 +56,7 @@ static const struct {
 static void	usage(void) __attribute__((noreturn));
 static double	now_ms(void);
 static int	slow_connect(const struct sockaddr_in *, const char *);
+static int	slow_drop(struct pollfd *);
 
 /* Print usage and exit. */
 static void
@@ -99,6 +100,15 @@ slow_connect(const struct sockaddr_in *sin, const char *bind_addr)
 		return (-1);
 	}
 	return (fd);
+}
+
+/* Close a connection the server closed; 1 (one more closed). */
+static int
+slow_drop(struct pollfd *p)
+{
+	close(p->fd);
+	p->fd = -1;
+	return (1);
 }
 
 int
@@ -199,11 +209,8 @@ main(int argc, char **argv)
 				continue;
 			r = read(pfd[i].fd, buf, sizeof buf);
 			if (r == 0 || (r == -1 && errno != EAGAIN &&
-			    errno != EINTR)) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				closed++;
-			}
+			    errno != EINTR))
+				closed += slow_drop(&pfd[i]);
 		}
 		if (now_ms() < next)
 			continue;
@@ -213,16 +220,13 @@ main(int argc, char **argv)
 				continue;
 			if (write(pfd[i].fd, &kinds[kind].fill, 1) == 1)
 				sent++;
-			else if (errno != EAGAIN && errno != EINTR) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				closed++;
-			}
+			else if (errno != EAGAIN && errno != EINTR)
+				closed += slow_drop(&pfd[i]);
 		}
 	}
 	for (i = 0; i < n; i++)
 		if (pfd[i].fd != -1)
-			close(pfd[i].fd);
+			slow_drop(&pfd[i]);
 	printf("end open=%d closed=%d sent=%lld\n", n - closed, closed, sent);
 	return (fflush(stdout) == 0 ? 0 : 1);
 }

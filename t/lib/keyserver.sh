@@ -13,6 +13,9 @@
 #                          a signed request; prints the HTTP status, the
 #                          body goes to $T_DIR/resp, headers to resp.h.
 #                          TOKEN, TS, NONCE, SIGNODE, SIG override/add.
+#   slow_cut KIND N PHASE  N slow clients of t/helper/slowhttp -m KIND
+#                          (bounded: 60 s) must all be closed by the
+#                          server, N conn_timeout lines for PHASE logged
 #   ks_forge METHOD NODE TS NONCE BODY
 #                          the "signature" that verifies with any e = 1
 #                          key: the PKCS#1 v1.5 padded SHA-256 itself
@@ -162,6 +165,15 @@ ks_req() {
 	rm -f "$T_DIR/resp" "$T_DIR/resp.h"
 	# shellcheck disable=SC2086
 	curl $CURL_TLS "$@" "$KSRV_URL/v1/keys/$r_node"
+}
+
+# N slow clients of KIND, each closed at the deadline of PHASE.
+slow_cut() {
+	"$T_TOP/t/helper/slowhttp" -b 127.0.0.1 -n "$2" -i 200 -T 60 \
+	    -m "$1" "127.0.0.1:$KSRV_PORT" >"$T_DIR/slow-$1.out" 2>&1 &&
+	grep -qx "end open=0 closed=$2 .*" "$T_DIR/slow-$1.out" &&
+	[ "$(grep -c "event=conn_timeout addr=127.0.0.1 phase=$3 " \
+	    "$T_DIR/ksrv.log")" = "$2" ]
 }
 
 # GET a URL path; print the status, body in $T_DIR/resp.
