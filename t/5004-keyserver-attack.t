@@ -90,7 +90,7 @@ test_expect 'the replay state is kept per node in the store' '
 '
 
 test_expect 'a key with e = 1 and a forged proof of possession: 400' '
-	mkweakkey weak a &&
+	weak_key "$T_DIR/weak.pub" "$T_DIR/a.key" &&
 	TOK=$("$KSRV" -f "$T_DIR/ksrv.conf" token add weak) &&
 	ts=$(date +%s) && nonce=forged-proof-00001 &&
 	[ "$(TOKEN=$TOK TS=$ts NONCE=$nonce \

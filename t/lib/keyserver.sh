@@ -7,8 +7,6 @@
 #                          KSRV_PORT, KSRV_URL and KS_PID
 #   ksrv_stop              SIGTERM, wait, check exit 0, no sanitizer report
 #   mkkey NAME [BITS]      NAME.key (private) and NAME.pub in $T_DIR
-#   mkweakkey NAME FROM    NAME.pub: the modulus of FROM.key with public
-#                          exponent 1 (no generator makes one)
 #   ks_req METHOD NODE BODY KEY [CURKEY]
 #                          a signed request; prints the HTTP status, the
 #                          body goes to $T_DIR/resp, headers to resp.h.
@@ -91,22 +89,6 @@ mkkey() {
 	openssl genrsa -out "$T_DIR/$1.key" "${2:-1024}" 2>/dev/null &&
 	openssl rsa -in "$T_DIR/$1.key" -pubout -out "$T_DIR/$1.pub" \
 	    2>/dev/null
-}
-
-# NAME.pub: FROM's 1024-bit modulus with e = 1, as SubjectPublicKeyInfo.
-mkweakkey() {
-	w_n=$(openssl rsa -in "$T_DIR/$2.key" -noout -modulus | cut -d= -f2) &&
-	printf '%s\n' 'asn1=SEQUENCE:spki' '[spki]' 'alg=SEQUENCE:alg' \
-	    'key=BITWRAP,SEQUENCE:rsa' '[alg]' 'oid=OID:rsaEncryption' \
-	    'p=NULL' '[rsa]' "n=INTEGER:0x$w_n" 'e=INTEGER:1' \
-	    >"$T_DIR/$1.asn1" &&
-	openssl asn1parse -genconf "$T_DIR/$1.asn1" -noout \
-	    -out "$T_DIR/$1.der" >/dev/null &&
-	{
-		echo '-----BEGIN PUBLIC KEY-----'
-		base64 -w64 "$T_DIR/$1.der"
-		echo '-----END PUBLIC KEY-----'
-	} >"$T_DIR/$1.pub"
 }
 
 # The canonical string of METHOD NODE TS NONCE BODY (a file).
