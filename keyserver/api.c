@@ -491,6 +491,9 @@ api_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (c->phase != API_HEADERS || left == 0)
 		return;
+	/* The new bytes are the last ones (unless some were read already). */
+	if (left > evbuffer_get_length(buf))
+		left = evbuffer_get_length(buf);
 	if (evbuffer_ptr_set(buf, &at, evbuffer_get_length(buf) - left,
 	    EVBUFFER_PTR_SET) == -1)
 		return;
