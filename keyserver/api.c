@@ -28,12 +28,11 @@
  * X-Iaxkey-Signature over "<METHOD>\n<node>\n<ts>\n<nonce>\n<sha256 hex
  * of the body>"; tokens and signatures are never logged.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-
-#include <sys/queue.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +82,7 @@ struct api_conn {
 	int				 eol;	/* a header line just ended */
 	int				 counted; /* holds an address slot */
 	char				 addr[ADDR_STR_MAX];
-	TAILQ_ENTRY(api_conn)		 entry;
+	TAILQ_ENTRY(api_conn)		 entry;	/* in api.pending */
 };
 
 /* A checked signed request. */
@@ -102,7 +101,7 @@ static struct {
 	int				 active, max, paused;
 	long long			 max_body, skew;
 	int				 limit[API_PHASE_MAX];	/* seconds */
-	TAILQ_HEAD(, api_conn)		 conns;
+	TAILQ_HEAD(, api_conn)		 pending;	/* not adopted yet */
 	char				 addrstr[ADDR_STR_MAX];
 } api;
 
@@ -261,7 +260,7 @@ api_init(struct event_base *base, const struct conf *conf, char **cause)
 	api.limit[API_HEADERS] = conf_int(conf, "http:header_timeout_s");
 	api.limit[API_BODY] = conf_int(conf, "http:body_timeout_s");
 	api.limit[API_REPLY] = conf_int(conf, "http:header_timeout_s");
-	TAILQ_INIT(&api.conns);
+	TAILQ_INIT(&api.pending);
 	if (api_tls_check(conf, cause) == -1)
 		return (-1);
 	if (*cert != '\0' && (api.ssl = api_ssl_new(cert, key,
@@ -303,7 +302,7 @@ api_free(void)
 		evhttp_free(api.http);
 	api.http = NULL;
 	/* Connections not adopted yet: evhttp has let go of them. */
-	while ((c = TAILQ_FIRST(&api.conns)) != NULL) {
+	while ((c = TAILQ_FIRST(&api.pending)) != NULL) {
 		bev = c->bev;
 		api_conn_free(c);
 		bufferevent_decref(bev);
@@ -361,7 +360,7 @@ api_bevcb(struct event_base *base, void *arg)
 	if (ssl != NULL)
 		SSL_set_app_data(ssl, c);
 	api_conn_enter(c, ssl != NULL ? API_HANDSHAKE : API_HEADERS);
-	TAILQ_INSERT_TAIL(&api.conns, c, entry);
+	TAILQ_INSERT_TAIL(&api.pending, c, entry);
 	bufferevent_incref(bev);
 	if (event_base_once(base, -1, EV_TIMEOUT, api_conn_adopt, c,
 	    &now) == -1)
@@ -400,7 +399,7 @@ api_conn_adopt(evutil_socket_t fd, short what, void *arg)
 		bufferevent_decref(bev);
 		return;
 	}
-	TAILQ_REMOVE(&api.conns, c, entry);
+	TAILQ_REMOVE(&api.pending, c, entry);
 	c->evcon = cbarg;
 	evhttp_connection_get_peer(c->evcon, &host, &port);
 	strlcpy_(c->addr, host != NULL ? host : "unknown", sizeof c->addr);
@@ -438,7 +437,7 @@ api_conn_free(struct api_conn *c)
 	SSL	*ssl;
 
 	if (c->evcon == NULL)
-		TAILQ_REMOVE(&api.conns, c, entry);
+		TAILQ_REMOVE(&api.pending, c, entry);
 	if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL)
 		SSL_set_app_data(ssl, NULL);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->incb);

@@ -48,8 +48,9 @@ int	rsakey_pub_validate(const char *, size_t, size_t, struct rsakey_info *,
  * links are followed, as Asterisk does), mode exactly 0600 or 0400,
  * at most RSAKEY_PEM_MAX bytes, one unencrypted PEM private key ("BEGIN
  * PRIVATE KEY" PKCS#8 or "BEGIN RSA PRIVATE KEY" PKCS#1) with only
- * whitespace around it, RSA, 1024 bits, odd public exponent >= 3.  Fills info (may be NULL) with the
- * public half's fingerprint.  Returns 0 or -1 with *cause (caller frees).
+ * whitespace around it, RSA, 1024 bits, odd public exponent >= 3.  Fills
+ * info (may be NULL) with the public half's fingerprint.  Returns 0 or -1
+ * with *cause (caller frees).
  */
 int	rsakey_priv_check(const char *, struct rsakey_info *, char **);
 
