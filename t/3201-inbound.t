@@ -103,6 +103,15 @@ test_expect '512-bit key rejected' 'ks_key k512 512 && bad_key k512 &&
 	grep -q "^var IAXKEY_REASON=bad key: .*512" out'
 test_expect '2048-bit key rejected' 'ks_key k2048 2048 && bad_key k2048 &&
 	grep -q "^var IAXKEY_REASON=bad key: .*2048" out'
+test_expect 'key with public exponent 1 rejected' '
+	openssl genrsa -out kw.key 1024 2>/dev/null &&
+	weak_key "$T_DIR/ks/kweak.pub" kw.key && bad_key kweak &&
+	grep -q "^var IAXKEY_REASON=bad key: .*public exponent" out'
+test_expect 'PKCS#1 "RSA PUBLIC KEY" rejected (Asterisk cannot load it)' '
+	openssl genrsa -out kp.key 1024 2>/dev/null &&
+	openssl rsa -in kp.key -RSAPublicKey_out -out "$T_DIR/ks/kpkcs1.pub" \
+	    2>/dev/null && bad_key kpkcs1 &&
+	grep -q "^var IAXKEY_REASON=bad key: .*PKCS#1" out'
 test_expect 'private key rejected' '
 	openssl genrsa -out "$T_DIR/ks/kpriv.pub" 1024 2>/dev/null && bad_key kpriv'
 test_expect 'two keys in one body rejected' '

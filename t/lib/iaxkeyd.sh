@@ -211,6 +211,23 @@ ks_key() {
 	mv "$T_DIR/new.pub" "$T_DIR/ks/$1.pub"
 }
 
+# OUT (a .pub path): the 1024-bit modulus of the private key file FROM
+# with public exponent 1, as SubjectPublicKeyInfo (no generator makes one).
+weak_key() {
+	w_n=$(openssl rsa -in "$2" -noout -modulus | cut -d= -f2) &&
+	printf '%s\n' 'asn1=SEQUENCE:spki' '[spki]' 'alg=SEQUENCE:alg' \
+	    'key=BITWRAP,SEQUENCE:rsa' '[alg]' 'oid=OID:rsaEncryption' \
+	    'p=NULL' '[rsa]' "n=INTEGER:0x$w_n" 'e=INTEGER:1' >"$1.asn1" &&
+	openssl asn1parse -genconf "$1.asn1" -noout -out "$1.der" \
+	    >/dev/null &&
+	{
+		echo '-----BEGIN PUBLIC KEY-----'
+		base64 -w64 "$1.der"
+		echo '-----END PUBLIC KEY-----'
+	} >"$1" &&
+	rm -f "$1.asn1" "$1.der"
+}
+
 # Requests the stub saw for one node's key.
 ks_count() {
 	grep -c "^GET /v1/keys/$1\$" "$T_DIR/ks.log"
