@@ -6,7 +6,7 @@ CC	?= cc
 PKGS	 = libevent libevent_openssl openssl libcurl sqlite3
 DEBPKGS	 = build-essential pkg-config libevent-dev libssl-dev \
 	   libcurl4-openssl-dev libiniparser-dev libsqlite3-dev openssl \
-	   netcat-openbsd sqlite3
+	   netcat-openbsd sqlite3 iproute2
 PREFIX	?= /usr/local
 DESTDIR	?=
 SANITIZE ?=
