@@ -489,7 +489,13 @@ reload_finish(int ok, int retry, const char *reason)
 	rl.attempts = 0;
 	if (cont != NULL && carrier != NULL)
 		cont(carrier);
-	reload_kick();
+	/*
+	 * Changes made meanwhile get the next reload, started from the loop
+	 * rather than from here: the caller (a backend's completion) may
+	 * still be releasing this attempt's state.
+	 */
+	if (rl.kick != NULL)
+		event_active(rl.kick, 0, 0);
 }
 
 /* Backoff over: try again. */
@@ -712,7 +718,11 @@ reload_cmd_timeout_cb(int fd, short events, void *arg)
 		kill(rl.child, SIGKILL);
 }
 
-/* The command ended with status. */
+/*
+ * The command ended with status.  Everything of this run (timer, pipe,
+ * output) is released before reload_finish, which may start the next
+ * run: nothing here may touch rl.child_* after it.
+ */
 static void
 reload_cmd_done(int status)
 {
@@ -730,6 +740,8 @@ reload_cmd_done(int status)
 	text = (char *)evbuffer_pullup(rl.child_buf, -1);
 	busy = strstr(text, "already in progress") != NULL ||
 	    strstr(text, "didn't finish yet") != NULL;
+	evbuffer_free(rl.child_buf);
+	rl.child_buf = NULL;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !busy)
 		reload_finish(1, 0, NULL);
 	else if (busy)
@@ -737,6 +749,4 @@ reload_cmd_done(int status)
 	else
 		reload_finish(0, 1, WIFSIGNALED(status) ?
 		    "reload_command killed" : "reload_command failed");
-	evbuffer_free(rl.child_buf);
-	rl.child_buf = NULL;
 }

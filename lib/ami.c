@@ -11,7 +11,10 @@
  * entry from the loop holds ami->busy; ami_free only marks the client
  * dying while busy, and the last ami_leave() releases it.  Requests are
  * always unlinked before their callback runs, so a callback that empties
- * the lists (ami_free) cannot invalidate a running loop.
+ * the lists (ami_free) cannot invalidate a running loop, and whatever a
+ * completion does to the connection (a drop after a silent timeout) is
+ * done before the callback, so a request queued from it is never failed
+ * by the cleanup of the one that completed.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -145,6 +148,8 @@ static void		 ami_send(struct ami *, struct ami_req *);
 static struct ami_req	*ami_req_find(struct ami *, const char *);
 static void		 ami_req_take(struct ami *, struct ami_req *);
 static void		 ami_req_finish(struct ami *, struct ami_req *, int,
+			    const char *);
+static void		 ami_req_deliver(struct ami *, struct ami_req *, int,
 			    const char *);
 static void		 ami_req_fail_all(struct ami *, struct ami_reqs *,
 			    const char *);
@@ -802,9 +807,16 @@ ami_req_take(struct ami *ami, struct ami_req *r)
 static void
 ami_req_finish(struct ami *ami, struct ami_req *r, int ok, const char *text)
 {
+	ami_req_take(ami, r);
+	ami_req_deliver(ami, r, ok, text);
+}
+
+/* Log an unlinked request, run its callback once and free it. */
+static void
+ami_req_deliver(struct ami *ami, struct ami_req *r, int ok, const char *text)
+{
 	struct logline	l;
 
-	ami_req_take(ami, r);
 	event_free(r->timer);
 	if (log_enabled(ok ? LOG_L_INFO : LOG_L_WARN)) {
 		lf_begin(&l, ok ? LOG_L_INFO : LOG_L_WARN, "ami_reload");
@@ -864,8 +876,14 @@ ami_req_timer_cb(evutil_socket_t fd, short events, void *arg)
 			    "state %s", ami_state_name(ami->state));
 		text = why;
 	}
-	ami_req_finish(ami, r, 0, text);
+	/*
+	 * Drop a silent connection before the callback runs: a request
+	 * that the callback queues must wait for the next connection, not
+	 * be sent on this one and failed with it.
+	 */
+	ami_req_take(ami, r);
 	if (silent && !ami->dying && ami->state == AMI_S_READY)
 		ami_drop(ami, "no answer within a request timeout", 0);
+	ami_req_deliver(ami, r, 0, text);
 	ami_leave(ami);
 }

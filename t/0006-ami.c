@@ -548,6 +548,26 @@ t_drop(void)
 	ami_free(a);
 	fake_stop(&f);
 
+	/*
+	 * Again, the next request queued from inside the timeout callback:
+	 * the silent connection is dropped before that callback runs, so
+	 * the new request waits for the next connection instead of being
+	 * failed with the old one.
+	 */
+	fake_start(&f, "-R", "1000", NULL);
+	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
+	res_init(r, 2);
+	r[0].again = a;
+	r[0].again_res = &r[1];
+	ami_reload(a, "chan_iax2.so", 300, done_cb, &r[0]);
+	ok(run(2), "silent peer, retry from the callback: answered");
+	is_str(r[0].msg, "timeout", "silent peer: timeout");
+	ok(strcmp(r[1].msg, "Module Reloaded") == 0 ||
+	    strcmp(r[1].msg, "A reload is in progress") == 0,
+	    "the retry answered on a new connection: %s", r[1].msg);
+	ami_free(a);
+	fake_stop(&f);
+
 	/* Not Asterisk at all: dropped at the banner, never logged in. */
 	fake_start(&f, "-b", "SSH-2.0-OpenSSH_9.2", NULL);
 	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
