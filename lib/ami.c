@@ -832,13 +832,20 @@ ami_req_deliver(struct ami *ami, struct ami_req *r, int ok, const char *text)
 	free(r);
 }
 
-/* Fail every request of one list (re-reading the head each time). */
+/*
+ * Fail the requests a list holds now (re-reading the head each time, as
+ * a callback may free others).  Requests that callbacks queue meanwhile
+ * go to the tail and are left for the next connection.
+ */
 static void
 ami_req_fail_all(struct ami *ami, struct ami_reqs *list, const char *text)
 {
 	struct ami_req	*r;
+	size_t		 n = 0;
 
-	while ((r = TAILQ_FIRST(list)) != NULL)
+	TAILQ_FOREACH(r, list, entry)
+		n++;
+	while (n-- > 0 && (r = TAILQ_FIRST(list)) != NULL)
 		ami_req_finish(ami, r, 0, text);
 }
 

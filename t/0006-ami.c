@@ -462,7 +462,8 @@ t_auth(void)
 {
 	struct fake	 f;
 	struct ami	*a;
-	struct res	 r;
+	struct res	 r, rr[2];
+	int		 n;
 
 	fake_start(&f, NULL);
 	a = ami_new(base, "127.0.0.1", f.port, USER, BADSECRET);
@@ -484,6 +485,25 @@ t_auth(void)
 	ok(run(1), "refused login answered");
 	is_int(r.ok, 0, "refused login: ok=0");
 	is_str(r.msg, "Authentication failed", "refused login message");
+	ami_free(a);
+	fake_stop(&f);
+
+	/*
+	 * A request queued from the refusal's callback is not failed by
+	 * the same refusal: it waits for the next login (refused again).
+	 */
+	fake_start(&f, "-r", NULL);
+	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
+	res_init(rr, 2);
+	rr[0].again = a;
+	rr[0].again_res = &rr[1];
+	ami_reload(a, "chan_iax2.so", T_MS, done_cb, &rr[0]);
+	ok(run(1), "refused login, retry from the callback: answered");
+	n = saw_authfail;
+	is_int(rr[1].calls, 0, "the retry still waits");
+	ok(run(1), "the retry answered");
+	ok(rr[1].ok == 0 && saw_authfail > n,
+	    "the retry refused by the next login (%s)", rr[1].msg);
 	ami_free(a);
 	fake_stop(&f);
 }
