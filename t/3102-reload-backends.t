@@ -5,10 +5,7 @@
 
 # (Re)start the daemon with the ami backend on $AMI_PORT.
 ikd_ami() {
-	RELOAD_BACKEND=ami ASTERISK_EXTRA="ami_host = 127.0.0.1
-ami_port = $AMI_PORT
-ami_user = iaxkeyd
-ami_secret = amis3cret" iaxkeyd_conf && iaxkeyd_start
+	reload_backend_conf ami && iaxkeyd_start
 }
 
 test_expect 'own key' 'own_key'
@@ -64,7 +61,7 @@ SH
 chmod +x "$T_DIR/reload.sh"
 
 test_expect 'command: reload_command runs with the modules' '
-	RELOAD_BACKEND=command ASTERISK_EXTRA="reload_command = $T_DIR/reload.sh {modules}" iaxkeyd_conf &&
+	reload_backend_conf command "$T_DIR/reload.sh" &&
 	iaxkeyd_start &&
 	emu -s outbound -a "IAX2/u:p@c1.example/1" >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&

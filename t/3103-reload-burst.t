@@ -15,9 +15,8 @@ MAX_SESSIONS=1000
 LOG_LEVEL=info
 WAIT_LOG_SECS=120
 RELOAD_BACKOFF_MS=10
-trap 'ami_stop; t_cleanup' EXIT
 
-# A reload command of about 10 ms; "fail" in busy_mode makes it fail.
+# A reload command of about 10 ms; a file "fail" beside it makes it fail.
 cat >"$T_DIR/reload.sh" <<'SH'
 #!/bin/sh
 sleep 0.01
@@ -36,16 +35,7 @@ ikd_backend() {
 		wait "$IKD_PID" 2>/dev/null
 		IKD_PID=
 	fi
-	case $1 in
-	ami)	RELOAD_BACKEND=ami ASTERISK_EXTRA="ami_host = 127.0.0.1
-ami_port = $AMI_PORT
-ami_user = iaxkeyd
-ami_secret = amis3cret" iaxkeyd_conf ;;
-	command) RELOAD_BACKEND=command \
-	    ASTERISK_EXTRA="reload_command = $T_DIR/reload.sh {modules}" \
-	    iaxkeyd_conf ;;
-	*)	RELOAD_BACKEND=$1 iaxkeyd_conf ;;
-	esac </dev/null && iaxkeyd_start
+	reload_backend_conf "$1" "$T_DIR/reload.sh" && iaxkeyd_start
 }
 
 # $ROUNDS bursts of $BURST new destinations, named after $1; every
