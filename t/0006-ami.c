@@ -86,6 +86,7 @@ static void	fake_start(struct fake *, ...);
 static void	fake_stop(struct fake *);
 static int	closed_port(int *);
 static void	res_init(struct res *, int);
+static struct ami *again_start(struct fake *, struct res *, int);
 static char	*slurp(const char *);
 static void	t_args(void);
 static void	t_basic(void);
@@ -217,6 +218,20 @@ res_init(struct res *r, int n)
 
 	for (i = 0; i < n; i++)
 		memset(&r[i], 0, sizeof r[i]);
+}
+
+/* A client on f whose first request, r[0], queues r[1] from its callback. */
+static struct ami *
+again_start(struct fake *f, struct res *r, int timeout_ms)
+{
+	struct ami	*a;
+
+	a = ami_new(base, "127.0.0.1", f->port, USER, SECRET);
+	res_init(r, 2);
+	r[0].again = a;
+	r[0].again_res = &r[1];
+	ami_reload(a, "chan_iax2.so", timeout_ms, done_cb, &r[0]);
+	return (a);
 }
 
 /* Start fake-ami with the user, the secret and NULL-ended options. */
@@ -493,11 +508,7 @@ t_auth(void)
 	 * the same refusal: it waits for the next login (refused again).
 	 */
 	fake_start(&f, "-r", NULL);
-	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
-	res_init(rr, 2);
-	rr[0].again = a;
-	rr[0].again_res = &rr[1];
-	ami_reload(a, "chan_iax2.so", T_MS, done_cb, &rr[0]);
+	a = again_start(&f, rr, T_MS);
 	ok(run(1), "refused login, retry from the callback: answered");
 	n = saw_authfail;
 	is_int(rr[1].calls, 0, "the retry still waits");
@@ -539,11 +550,7 @@ t_drop(void)
 
 	/* Again, the retry queued from inside the failure callback. */
 	fake_start(&f, "-D", "1", NULL);
-	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
-	res_init(r, 2);
-	r[0].again = a;
-	r[0].again_res = &r[1];
-	ami_reload(a, "chan_iax2.so", T_MS, done_cb, &r[0]);
+	a = again_start(&f, r, T_MS);
 	ok(run(2), "drop, then the retry from the callback");
 	ok(r[0].ok == 0 && r[1].ok == 1, "failed, then succeeded (%s, %s)",
 	    r[0].msg, r[1].msg);
@@ -575,11 +582,7 @@ t_drop(void)
 	 * failed with the old one.
 	 */
 	fake_start(&f, "-R", "1000", NULL);
-	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
-	res_init(r, 2);
-	r[0].again = a;
-	r[0].again_res = &r[1];
-	ami_reload(a, "chan_iax2.so", 300, done_cb, &r[0]);
+	a = again_start(&f, r, 300);
 	ok(run(2), "silent peer, retry from the callback: answered");
 	is_str(r[0].msg, "timeout", "silent peer: timeout");
 	ok(strcmp(r[1].msg, "Module Reloaded") == 0 ||
