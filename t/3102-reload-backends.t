@@ -75,22 +75,14 @@ test_expect 'command: "already in progress" is retried' '
 	wait_log "event=reload backend=command modules=chan_iax2 sessions=1 attempts=3 .*result=ok"
 '
 
-# A reload command that blocks until a line comes through hold.fifo.
-cat >"$T_DIR/hold.sh" <<'SH'
-#!/bin/sh
-echo "reload $*" >>"$(dirname "$0")/hold.reloads"
-read -r _ <"$(dirname "$0")/hold.fifo"
-SH
-chmod +x "$T_DIR/hold.sh"
-
 test_expect 'a backend change during a running reload applies after it' '
-	iaxkeyd_stop && rm -f hold.fifo && mkfifo hold.fifo && : >hold.reloads &&
+	iaxkeyd_stop && hold_setup &&
 	reload_backend_conf command "$T_DIR/hold.sh" && iaxkeyd_start &&
 	emu_bg out1 -s outbound -a "IAX2/u:p@h1.example/1" &&
 	wait_log "^reload chan_iax2" "$T_DIR/hold.reloads" &&
 	reload_backend_conf agi && kill -HUP "$IKD_PID" &&
 	wait_log "event=config_reload .*status=ok" &&
-	echo go >hold.fifo && wait "$EMU_PID" &&
+	hold_release && wait "$EMU_PID" &&
 	grep -qx "var IAXKEY_STATUS=OK" out1 &&
 	wait_log "event=reload backend=command .*result=ok" &&
 	emu -s outbound -a "IAX2/u:p@h2.example/1" >out2 &&

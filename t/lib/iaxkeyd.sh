@@ -38,6 +38,9 @@ t_cleanup() {
 	if [ -n "$AMI_PID" ]; then
 		kill "$AMI_PID" 2>/dev/null
 	fi
+	if [ -f "$T_DIR/hold.pids" ]; then
+		kill $(cat "$T_DIR/hold.pids") 2>/dev/null
+	fi
 	if [ "$t_fail" -eq 0 ] && [ -z "$T_KEEP" ]; then
 		rm -rf "$T_DIR"
 	else
@@ -335,4 +338,25 @@ ami_secret = amis3cret" iaxkeyd_conf ;;
 	    ASTERISK_EXTRA="reload_command = $2 {modules}" iaxkeyd_conf ;;
 	*)	RELOAD_BACKEND=$1 iaxkeyd_conf ;;
 	esac </dev/null
+}
+
+# A reload_command that holds the reload: hold_setup writes $T_DIR/hold.sh,
+# which appends "reload MODULES" to $T_DIR/hold.reloads and then waits for
+# a line on $T_DIR/hold.fifo; hold_release sends one line, waiting (at most
+# WAIT_LOG_SECS) for a held reload to read it.  t_cleanup kills any still
+# held (their pids are in $T_DIR/hold.pids).
+hold_setup() {
+	rm -f "$T_DIR/hold.fifo" && mkfifo "$T_DIR/hold.fifo" &&
+	: >"$T_DIR/hold.reloads" &&
+	cat >"$T_DIR/hold.sh" <<'SH' &&
+#!/bin/sh
+echo $$ >>"$(dirname "$0")/hold.pids"
+echo "reload $*" >>"$(dirname "$0")/hold.reloads"
+read -r _ <"$(dirname "$0")/hold.fifo"
+SH
+	chmod +x "$T_DIR/hold.sh"
+}
+hold_release() {
+	timeout "${WAIT_LOG_SECS:-20}" sh -c 'echo go >"$1"' sh \
+	    "$T_DIR/hold.fifo"
 }
