@@ -151,6 +151,9 @@ static void		 ami_req_finish(struct ami *, struct ami_req *, int,
 			    const char *);
 static void		 ami_req_deliver(struct ami *, struct ami_req *, int,
 			    const char *);
+static size_t		 ami_req_count(struct ami_reqs *);
+static void		 ami_req_fail_first(struct ami *, struct ami_reqs *,
+			    size_t, const char *);
 static void		 ami_req_fail_all(struct ami *, struct ami_reqs *,
 			    const char *);
 static void		 ami_req_timer_cb(evutil_socket_t, short, void *);
@@ -495,9 +498,11 @@ static void
 ami_drop(struct ami *ami, const char *why, int refused)
 {
 	char	lost[AMI_WHY_MAX + 32];
+	size_t	nwaiting;
 
 	if (ami->dying)
 		return;
+	nwaiting = ami_req_count(&ami->waiting);
 	ami_close(ami);
 	ami->retry_ms = ami->backoff_ms;
 	ami->backoff_ms = ami->backoff_ms * 2 > AMI_BACKOFF_MAX_MS ?
@@ -506,8 +511,9 @@ ami_drop(struct ami *ami, const char *why, int refused)
 	ami_enter(ami, AMI_S_FAILED, why);
 	snprintf(lost, sizeof lost, "connection lost: %s", why);
 	ami_req_fail_all(ami, &ami->sent, lost);
+	/* Not those that the callbacks above queued. */
 	if (refused)
-		ami_req_fail_all(ami, &ami->waiting, ami->why);
+		ami_req_fail_first(ami, &ami->waiting, nwaiting, ami->why);
 }
 
 /* Input: handle every complete line, within the caps. */
@@ -832,21 +838,38 @@ ami_req_deliver(struct ami *ami, struct ami_req *r, int ok, const char *text)
 	free(r);
 }
 
-/*
- * Fail the requests a list holds now (re-reading the head each time, as
- * a callback may free others).  Requests that callbacks queue meanwhile
- * go to the tail and are left for the next connection.
- */
-static void
-ami_req_fail_all(struct ami *ami, struct ami_reqs *list, const char *text)
+/* How many requests a list holds. */
+static size_t
+ami_req_count(struct ami_reqs *list)
 {
 	struct ami_req	*r;
 	size_t		 n = 0;
 
 	TAILQ_FOREACH(r, list, entry)
 		n++;
+	return (n);
+}
+
+/*
+ * Fail the first n requests of a list (re-reading the head each time, as
+ * a callback may free others).  Requests that callbacks queue meanwhile
+ * go to the tail and are left for the next connection.
+ */
+static void
+ami_req_fail_first(struct ami *ami, struct ami_reqs *list, size_t n,
+    const char *text)
+{
+	struct ami_req	*r;
+
 	while (n-- > 0 && (r = TAILQ_FIRST(list)) != NULL)
 		ami_req_finish(ami, r, 0, text);
+}
+
+/* Fail the requests a list holds now. */
+static void
+ami_req_fail_all(struct ami *ami, struct ami_reqs *list, const char *text)
+{
+	ami_req_fail_first(ami, list, ami_req_count(list), text);
 }
 
 /*
