@@ -57,6 +57,9 @@ struct reload_waiter {
 
 static struct {
 	int			 backend;	/* enum cfg_reload */
+	int			 want;		/* configured; settles when idle */
+	char			 name[16];	/* of backend, for the log */
+	char			 want_name[16];
 	int			 retries;
 	int			 backoff_ms;
 	uint64_t		 gen_next;	/* last change */
@@ -95,6 +98,7 @@ static struct {
 	int			 shutdown;
 } rl;
 
+static void	reload_settle(void);
 static void	reload_kick(void);
 static void	reload_kick_cb(int, short, void *);
 static void	reload_start(void);
@@ -179,14 +183,30 @@ reload_apply(const struct conf *conf, char **cause)
 		if (rl.ami != NULL)
 			ami_free(rl.ami);
 		rl.ami = ami;
-	} else if (backend != CFG_RELOAD_AMI && rl.ami != NULL &&
-	    !(rl.running && rl.backend == CFG_RELOAD_AMI)) {
+	}
+	rl.want = backend;
+	strlcpy_(rl.want_name, conf_str(conf, "asterisk:reload"),
+	    sizeof rl.want_name);
+	reload_settle();
+	return (0);
+}
+
+/*
+ * Take the configured backend once no reload runs: a running reload
+ * ends on the backend it started with, and the change applies from the
+ * next one (reload_finish kicks, and every start settles first).
+ */
+static void
+reload_settle(void)
+{
+	if (rl.running)
+		return;
+	rl.backend = rl.want;
+	strlcpy_(rl.name, rl.want_name, sizeof rl.name);
+	if (rl.backend != CFG_RELOAD_AMI && rl.ami != NULL) {
 		ami_free(rl.ami);
 		rl.ami = NULL;
 	}
-	if (!rl.running)
-		rl.backend = backend;
-	return (0);
 }
 
 /* Free everything; waiters are dropped without callbacks (shutdown). */
@@ -249,6 +269,7 @@ reload_need(int modules)
 static void
 reload_kick_cb(int fd, short events, void *arg)
 {
+	reload_settle();
 	reload_kick();
 }
 
@@ -293,6 +314,7 @@ reload_wait(struct session *s, uint64_t gen, reload_cb cb, void *arg)
 int
 reload_carry(struct session *s, void (*cont)(struct session *))
 {
+	reload_settle();
 	if (rl.backend != CFG_RELOAD_AGI || rl.running ||
 	    rl.gen_next <= rl.gen_done || !TAILQ_EMPTY(&rl.waiters) ||
 	    evtimer_pending(rl.backoff, NULL) || now_ms() < rl.cooldown_until)
@@ -457,7 +479,7 @@ reload_finish(int ok, int retry, const char *reason)
 			served++;
 	}
 	lf_begin(&l, ok ? LOG_L_INFO : LOG_L_WARN, "reload");
-	lf_str(&l, "backend", conf_str(ikd->conf, "asterisk:reload"));
+	lf_str(&l, "backend", rl.name);
 	lf_str(&l, "modules", rl.run_modules != 0 ?
 	    reload_modules_str(rl.run_modules, ",") : "none");
 	lf_int(&l, "sessions", served);
@@ -489,13 +511,20 @@ reload_finish(int ok, int retry, const char *reason)
 	rl.attempts = 0;
 	if (cont != NULL && carrier != NULL)
 		cont(carrier);
-	reload_kick();
+	/*
+	 * Changes made meanwhile get the next reload, started from the loop
+	 * rather than from here: the caller (a backend's completion) may
+	 * still be releasing this attempt's state.
+	 */
+	if (rl.kick != NULL)
+		event_active(rl.kick, 0, 0);
 }
 
 /* Backoff over: try again. */
 static void
 reload_backoff_cb(int fd, short events, void *arg)
 {
+	reload_settle();
 	if (rl.backend == CFG_RELOAD_AGI) {
 		if ((rl.carrier = reload_pick_carrier()) == NULL) {
 			/* Nobody waits: the next session carries it. */
@@ -712,7 +741,11 @@ reload_cmd_timeout_cb(int fd, short events, void *arg)
 		kill(rl.child, SIGKILL);
 }
 
-/* The command ended with status. */
+/*
+ * The command ended with status.  Everything of this run (timer, pipe,
+ * output) is released before reload_finish, which may start the next
+ * run: nothing here may touch rl.child_* after it.
+ */
 static void
 reload_cmd_done(int status)
 {
@@ -730,6 +763,8 @@ reload_cmd_done(int status)
 	text = (char *)evbuffer_pullup(rl.child_buf, -1);
 	busy = strstr(text, "already in progress") != NULL ||
 	    strstr(text, "didn't finish yet") != NULL;
+	evbuffer_free(rl.child_buf);
+	rl.child_buf = NULL;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !busy)
 		reload_finish(1, 0, NULL);
 	else if (busy)
@@ -737,6 +772,4 @@ reload_cmd_done(int status)
 	else
 		reload_finish(0, 1, WIFSIGNALED(status) ?
 		    "reload_command killed" : "reload_command failed");
-	evbuffer_free(rl.child_buf);
-	rl.child_buf = NULL;
 }

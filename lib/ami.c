@@ -11,7 +11,10 @@
  * entry from the loop holds ami->busy; ami_free only marks the client
  * dying while busy, and the last ami_leave() releases it.  Requests are
  * always unlinked before their callback runs, so a callback that empties
- * the lists (ami_free) cannot invalidate a running loop.
+ * the lists (ami_free) cannot invalidate a running loop, and whatever a
+ * completion does to the connection (a drop after a silent timeout) is
+ * done before the callback, so a request queued from it is never failed
+ * by the cleanup of the one that completed.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -146,6 +149,11 @@ static struct ami_req	*ami_req_find(struct ami *, const char *);
 static void		 ami_req_take(struct ami *, struct ami_req *);
 static void		 ami_req_finish(struct ami *, struct ami_req *, int,
 			    const char *);
+static void		 ami_req_deliver(struct ami *, struct ami_req *, int,
+			    const char *);
+static size_t		 ami_req_count(struct ami_reqs *);
+static void		 ami_req_fail_first(struct ami *, struct ami_reqs *,
+			    size_t, const char *);
 static void		 ami_req_fail_all(struct ami *, struct ami_reqs *,
 			    const char *);
 static void		 ami_req_timer_cb(evutil_socket_t, short, void *);
@@ -490,9 +498,11 @@ static void
 ami_drop(struct ami *ami, const char *why, int refused)
 {
 	char	lost[AMI_WHY_MAX + 32];
+	size_t	nwaiting;
 
 	if (ami->dying)
 		return;
+	nwaiting = ami_req_count(&ami->waiting);
 	ami_close(ami);
 	ami->retry_ms = ami->backoff_ms;
 	ami->backoff_ms = ami->backoff_ms * 2 > AMI_BACKOFF_MAX_MS ?
@@ -501,8 +511,9 @@ ami_drop(struct ami *ami, const char *why, int refused)
 	ami_enter(ami, AMI_S_FAILED, why);
 	snprintf(lost, sizeof lost, "connection lost: %s", why);
 	ami_req_fail_all(ami, &ami->sent, lost);
+	/* Not those that the callbacks above queued. */
 	if (refused)
-		ami_req_fail_all(ami, &ami->waiting, ami->why);
+		ami_req_fail_first(ami, &ami->waiting, nwaiting, ami->why);
 }
 
 /* Input: handle every complete line, within the caps. */
@@ -802,9 +813,16 @@ ami_req_take(struct ami *ami, struct ami_req *r)
 static void
 ami_req_finish(struct ami *ami, struct ami_req *r, int ok, const char *text)
 {
+	ami_req_take(ami, r);
+	ami_req_deliver(ami, r, ok, text);
+}
+
+/* Log an unlinked request, run its callback once and free it. */
+static void
+ami_req_deliver(struct ami *ami, struct ami_req *r, int ok, const char *text)
+{
 	struct logline	l;
 
-	ami_req_take(ami, r);
 	event_free(r->timer);
 	if (log_enabled(ok ? LOG_L_INFO : LOG_L_WARN)) {
 		lf_begin(&l, ok ? LOG_L_INFO : LOG_L_WARN, "ami_reload");
@@ -820,14 +838,38 @@ ami_req_finish(struct ami *ami, struct ami_req *r, int ok, const char *text)
 	free(r);
 }
 
-/* Fail every request of one list (re-reading the head each time). */
+/* How many requests a list holds. */
+static size_t
+ami_req_count(struct ami_reqs *list)
+{
+	struct ami_req	*r;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(r, list, entry)
+		n++;
+	return (n);
+}
+
+/*
+ * Fail the first n requests of a list (re-reading the head each time, as
+ * a callback may free others).  Requests that callbacks queue meanwhile
+ * go to the tail and are left for the next connection.
+ */
 static void
-ami_req_fail_all(struct ami *ami, struct ami_reqs *list, const char *text)
+ami_req_fail_first(struct ami *ami, struct ami_reqs *list, size_t n,
+    const char *text)
 {
 	struct ami_req	*r;
 
-	while ((r = TAILQ_FIRST(list)) != NULL)
+	while (n-- > 0 && (r = TAILQ_FIRST(list)) != NULL)
 		ami_req_finish(ami, r, 0, text);
+}
+
+/* Fail the requests a list holds now. */
+static void
+ami_req_fail_all(struct ami *ami, struct ami_reqs *list, const char *text)
+{
+	ami_req_fail_first(ami, list, ami_req_count(list), text);
 }
 
 /*
@@ -864,8 +906,14 @@ ami_req_timer_cb(evutil_socket_t fd, short events, void *arg)
 			    "state %s", ami_state_name(ami->state));
 		text = why;
 	}
-	ami_req_finish(ami, r, 0, text);
+	/*
+	 * Drop a silent connection before the callback runs: a request
+	 * that the callback queues must wait for the next connection, not
+	 * be sent on this one and failed with it.
+	 */
+	ami_req_take(ami, r);
 	if (silent && !ami->dying && ami->state == AMI_S_READY)
 		ami_drop(ami, "no answer within a request timeout", 0);
+	ami_req_deliver(ami, r, 0, text);
 	ami_leave(ami);
 }

@@ -86,6 +86,7 @@ static void	fake_start(struct fake *, ...);
 static void	fake_stop(struct fake *);
 static int	closed_port(int *);
 static void	res_init(struct res *, int);
+static struct ami *again_start(struct fake *, struct res *, int);
 static char	*slurp(const char *);
 static void	t_args(void);
 static void	t_basic(void);
@@ -217,6 +218,20 @@ res_init(struct res *r, int n)
 
 	for (i = 0; i < n; i++)
 		memset(&r[i], 0, sizeof r[i]);
+}
+
+/* A client on f whose first request, r[0], queues r[1] from its callback. */
+static struct ami *
+again_start(struct fake *f, struct res *r, int timeout_ms)
+{
+	struct ami	*a;
+
+	a = ami_new(base, "127.0.0.1", f->port, USER, SECRET);
+	res_init(r, 2);
+	r[0].again = a;
+	r[0].again_res = &r[1];
+	ami_reload(a, "chan_iax2.so", timeout_ms, done_cb, &r[0]);
+	return (a);
 }
 
 /* Start fake-ami with the user, the secret and NULL-ended options. */
@@ -462,7 +477,8 @@ t_auth(void)
 {
 	struct fake	 f;
 	struct ami	*a;
-	struct res	 r;
+	struct res	 r, rr[2];
+	int		 n;
 
 	fake_start(&f, NULL);
 	a = ami_new(base, "127.0.0.1", f.port, USER, BADSECRET);
@@ -484,6 +500,21 @@ t_auth(void)
 	ok(run(1), "refused login answered");
 	is_int(r.ok, 0, "refused login: ok=0");
 	is_str(r.msg, "Authentication failed", "refused login message");
+	ami_free(a);
+	fake_stop(&f);
+
+	/*
+	 * A request queued from the refusal's callback is not failed by
+	 * the same refusal: it waits for the next login (refused again).
+	 */
+	fake_start(&f, "-r", NULL);
+	a = again_start(&f, rr, T_MS);
+	ok(run(1), "refused login, retry from the callback: answered");
+	n = saw_authfail;
+	is_int(rr[1].calls, 0, "the retry still waits");
+	ok(run(1), "the retry answered");
+	ok(rr[1].ok == 0 && saw_authfail > n,
+	    "the retry refused by the next login (%s)", rr[1].msg);
 	ami_free(a);
 	fake_stop(&f);
 }
@@ -519,11 +550,7 @@ t_drop(void)
 
 	/* Again, the retry queued from inside the failure callback. */
 	fake_start(&f, "-D", "1", NULL);
-	a = ami_new(base, "127.0.0.1", f.port, USER, SECRET);
-	res_init(r, 2);
-	r[0].again = a;
-	r[0].again_res = &r[1];
-	ami_reload(a, "chan_iax2.so", T_MS, done_cb, &r[0]);
+	a = again_start(&f, r, T_MS);
 	ok(run(2), "drop, then the retry from the callback");
 	ok(r[0].ok == 0 && r[1].ok == 1, "failed, then succeeded (%s, %s)",
 	    r[0].msg, r[1].msg);
@@ -545,6 +572,22 @@ t_drop(void)
 	ok(strcmp(r[1].msg, "Module Reloaded") == 0 ||
 	    strcmp(r[1].msg, "A reload is in progress") == 0,
 	    "answered on a new connection: %s", r[1].msg);
+	ami_free(a);
+	fake_stop(&f);
+
+	/*
+	 * Again, the next request queued from inside the timeout callback:
+	 * the silent connection is dropped before that callback runs, so
+	 * the new request waits for the next connection instead of being
+	 * failed with the old one.
+	 */
+	fake_start(&f, "-R", "1000", NULL);
+	a = again_start(&f, r, 300);
+	ok(run(2), "silent peer, retry from the callback: answered");
+	is_str(r[0].msg, "timeout", "silent peer: timeout");
+	ok(strcmp(r[1].msg, "Module Reloaded") == 0 ||
+	    strcmp(r[1].msg, "A reload is in progress") == 0,
+	    "the retry answered on a new connection: %s", r[1].msg);
 	ami_free(a);
 	fake_stop(&f);
 

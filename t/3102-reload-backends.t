@@ -5,10 +5,7 @@
 
 # (Re)start the daemon with the ami backend on $AMI_PORT.
 ikd_ami() {
-	RELOAD_BACKEND=ami ASTERISK_EXTRA="ami_host = 127.0.0.1
-ami_port = $AMI_PORT
-ami_user = iaxkeyd
-ami_secret = amis3cret" iaxkeyd_conf && iaxkeyd_start
+	reload_backend_conf ami && iaxkeyd_start
 }
 
 test_expect 'own key' 'own_key'
@@ -64,7 +61,7 @@ SH
 chmod +x "$T_DIR/reload.sh"
 
 test_expect 'command: reload_command runs with the modules' '
-	RELOAD_BACKEND=command ASTERISK_EXTRA="reload_command = $T_DIR/reload.sh {modules}" iaxkeyd_conf &&
+	reload_backend_conf command "$T_DIR/reload.sh" &&
 	iaxkeyd_start &&
 	emu -s outbound -a "IAX2/u:p@c1.example/1" >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&
@@ -76,6 +73,23 @@ test_expect 'command: "already in progress" is retried' '
 	emu -s outbound -a "IAX2/u:p@c2.example/1" >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&
 	wait_log "event=reload backend=command modules=chan_iax2 sessions=1 attempts=3 .*result=ok"
+'
+
+test_expect 'a backend change during a running reload applies after it' '
+	iaxkeyd_stop && hold_setup &&
+	reload_backend_conf command "$T_DIR/hold.sh" && iaxkeyd_start &&
+	emu_bg out1 -s outbound -a "IAX2/u:p@h1.example/1" &&
+	wait_log "^reload chan_iax2" "$T_DIR/hold.reloads" &&
+	reload_backend_conf agi && kill -HUP "$IKD_PID" &&
+	wait_log "event=config_reload .*status=ok" &&
+	hold_release && wait "$EMU_PID" &&
+	grep -qx "var IAXKEY_STATUS=OK" out1 &&
+	wait_log "event=reload backend=command .*result=ok" &&
+	emu -s outbound -a "IAX2/u:p@h2.example/1" >out2 &&
+	grep -qx "var IAXKEY_STATUS=OK" out2 &&
+	grep -q "^reload" out2 &&
+	[ "$(wc -l <hold.reloads)" -eq 1 ] &&
+	wait_log "event=reload backend=agi .*result=ok"
 '
 
 test_expect 'command: a failing command gives RELOAD_FAILED' '

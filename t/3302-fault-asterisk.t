@@ -13,10 +13,7 @@ PEERS=$T_DIR/ast/iaxkeyd-peers.conf
 # (Re)start the daemon with the ami backend on $AMI_PORT.
 ikd_ami() {
 	iaxkeyd_stop &&
-	RELOAD_BACKEND=ami ASTERISK_EXTRA="ami_host = 127.0.0.1
-ami_port = $AMI_PORT
-ami_user = iaxkeyd
-ami_secret = amis3cret" iaxkeyd_conf && iaxkeyd_start
+	reload_backend_conf ami && iaxkeyd_start
 }
 
 # The call in ./out got the fallback because of a reload: status $1.

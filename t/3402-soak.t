@@ -1,5 +1,7 @@
 #!/bin/bash
-# Soak: SOAK_SECONDS (default 60) of mixed traffic in two halves: ping;
+# Soak: SOAK_SECONDS (default 60) of mixed traffic, shared by the reload
+# backends in SOAK_BACKENDS (default: agi ami command, each against a
+# fresh iaxkeyd and state), each backend's share in two halves: ping;
 # outbound to one known and to new destinations (each new one writes the
 # peers file and reloads); inbound RSA and MD5 (the MD5 calls fetch keys
 # from the key server stub); and emulator calls hung up before, during
@@ -15,10 +17,13 @@
 #     key server, a cache, are left out);
 #   - stable RSS: after the second half, at most 25% + 8 MiB over the
 #     RSS after the first half.
+# Every reload line names the backend under test, and none failed.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
 SOAK_SECONDS=${SOAK_SECONDS:-60}
-HALF=$(((SOAK_SECONDS + 1) / 2))
+SOAK_BACKENDS=${SOAK_BACKENDS:-agi ami command}
+set -- $SOAK_BACKENDS
+HALF=$(((SOAK_SECONDS + 2 * $# - 1) / (2 * $#)))
 AGIBENCH=$T_TOP/t/helper/agibench
 WAIT_LOG_SECS=120
 NODES=50
@@ -123,79 +128,112 @@ test_expect 'key server stub with the keys of every node' '
 '
 KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}"
 
-iaxkeyd_conf
+# The command backend's reload_command: about 5 ms, like the emulated
+# EXEC Reload and the AMI emulator's reload.
+cat >"$T_DIR/reload.sh" <<'SH'
+#!/bin/sh
+sleep 0.005
+SH
+chmod +x "$T_DIR/reload.sh"
+
+test_expect 'own key and the AMI emulator' '
+	own_key && ami_start -R 5
+'
+
+# Fresh state for backend $1 (the own key stays), then its configuration.
+backend_conf() {
+	rm -rf "$T_DIR/ast" "$T_DIR/state.db" "$T_DIR/state.db-wal" \
+	    "$T_DIR/state.db-shm" &&
+	find "$T_DIR/keys" -type f ! -name "testnode.*" -delete &&
+	reload_backend_conf "$1" "$T_DIR/reload.sh"
+}
+
+for B in $SOAK_BACKENDS; do
+FD0= FD1= FD2= RSS1= RSS2=
+
 # Under AddressSanitizer: a small quarantine, so that RSS tells memory
 # in use rather than freed blocks held back.
-test_expect 'daemon starts' '
-	own_key &&
+test_expect "$B: daemon starts" '
+	backend_conf $B &&
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16" \
 	    iaxkeyd_start
 '
 
-test_expect 'warm-up: one call of each kind, then the descriptor count' '
-	stream warm -n 20 -c 2 -R 5 -s inbound -a "node%d" -a MD5 -k 20 \
+test_expect "$B: warm-up: one call of each kind, then the descriptor count" '
+	stream warm.$B -n 20 -c 2 -R 5 -s inbound -a "node%d" -a MD5 -k 20 \
 	    -V IAXKEY_STATUS &&
-	stream_ok warm IAXKEY_STATUS FALLBACK &&
-	stream warm -n 20 -c 2 -R 5 -s outbound \
-	    -a "IAX2/soak:s3cret@w%d.soak.example/100" -V IAXKEY_STATUS &&
-	stream_ok warm IAXKEY_STATUS OK &&
+	stream_ok warm.$B IAXKEY_STATUS FALLBACK &&
+	stream warm.$B -n 20 -c 2 -R 5 -s outbound \
+	    -a "IAX2/soak:s3cret@w%d.$B.soak.example/100" -V IAXKEY_STATUS &&
+	stream_ok warm.$B IAXKEY_STATUS OK &&
 	wait_no_sessions &&
 	FD0=$(fd_count $IKD_PID $KS_PORT) &&
-	echo "# soak: descriptors after warm-up: $FD0" >&3
+	echo "# soak: $B: descriptors after warm-up: $FD0" >&3
 ' 3>&1
 
-test_expect "first half ($HALF s of mixed traffic): every session correct" '
-	half h1 &&
+test_expect "$B: first half ($HALF s of mixed traffic): every session correct" '
+	half $B.h1 &&
 	wait_no_sessions &&
 	RSS1=$(rss_kib $IKD_PID) && FD1=$(fd_count $IKD_PID $KS_PORT)
 '
 
-test_expect "second half ($HALF s): every session correct" '
-	half h2 &&
+test_expect "$B: second half ($HALF s): every session correct" '
+	half $B.h2 &&
 	wait_no_sessions &&
 	RSS2=$(rss_kib $IKD_PID) && FD2=$(fd_count $IKD_PID $KS_PORT)
 '
 
-echo "# soak: ${SOAK_SECONDS} s; agibench sessions: $(sessions h1) + $(sessions h2);" \
-    "emulator calls: $(cat soak.hangups.h1 soak.hangups.h2 2>/dev/null |
+echo "# soak: $B: ${HALF} s + ${HALF} s; agibench sessions:" \
+    "$(sessions $B.h1) + $(sessions $B.h2); emulator calls:" \
+    "$(cat soak.hangups.$B.h1 soak.hangups.$B.h2 2>/dev/null |
     grep -c '^call ')"
 for k in ping known new rsa md5; do
-	printf '%s=%s ' $k "$(cat soak.$k.h1 soak.$k.h2 2>/dev/null |
+	printf '%s=%s ' $k "$(cat soak.$k.$B.h1 soak.$k.$B.h2 2>/dev/null |
 	    awk '/^sessions=/ { sub(/^sessions=/, "", $1); n += $1 }
 	    END { print n + 0 }')"
-done | sed 's/^/# soak: agibench sessions by stream: /; s/ $/\n/'
-echo "# soak: sessions hung up by the emulator: $(grep -c ' hangup=yes ' \
+done | sed "s/^/# soak: $B: agibench sessions by stream: /; s/ \$/\\n/"
+echo "# soak: $B: sessions hung up by the emulator: $(grep -c ' hangup=yes ' \
     daemon.log); reloads: $(grep -c ' event=reload ' daemon.log);" \
     "key fetches: $(grep -c ' event=key_fetch ' daemon.log)"
-echo "# soak: descriptors ${FD0:-?} after warm-up, ${FD1:-?} after half 1," \
-    "${FD2:-?} after half 2; RSS ${RSS1:-?} KiB after half 1, ${RSS2:-?} KiB" \
-    "after half 2"
+echo "# soak: $B: descriptors ${FD0:-?} after warm-up, ${FD1:-?} after half" \
+    "1, ${FD2:-?} after half 2; RSS ${RSS1:-?} KiB after half 1," \
+    "${RSS2:-?} KiB after half 2"
 
-test_expect 'no leaked descriptors' '
+test_expect "$B: no leaked descriptors" '
 	[ -n "$FD0" ] && [ "$FD1" = "$FD0" ] && [ "$FD2" = "$FD0" ]
 '
 
-test_expect 'stable RSS: second half at most 25% + 8 MiB over the first' '
+test_expect "$B: stable RSS: second half at most 25% + 8 MiB over the first" '
 	[ -n "$RSS1" ] && [ -n "$RSS2" ] &&
 	[ "$RSS2" -le $((RSS1 + RSS1 / 4 + 8192)) ]
 '
 
-test_expect 'the daemon counted no protocol error and no timeout' '
+test_expect "$B: the daemon counted no protocol error and no timeout" '
 	admin_port && adm "stats prometheus" quit >stats &&
 	grep -qx "iaxkeyd_protocol_errors_total 0" stats &&
 	grep -qx "iaxkeyd_session_timeouts_total 0" stats &&
 	grep -qx "iaxkeyd_sessions_active 0" stats
 '
 
-test_expect 'ops log: no error, only the expected events and reasons' '
+test_expect "$B: ops log: no error, only the expected events and reasons" '
 	! grep "level=error" daemon.log | head -5 | grep . &&
-	! grep -vE "event=(start|http_init|listen|session_end|outbound|inbound|reload|key_fetch|key_installed|admin_open|admin_command|admin_close) " \
+	! grep -vE "event=(start|http_init|listen|session_end|outbound|inbound|reload|key_fetch|key_installed|admin_open|admin_command|admin_close|ami|ami_reload) " \
 	    daemon.log | head -5 | grep . &&
 	! grep "event=session_end " daemon.log |
 	    grep -vE " reason=(done|hangup)$" | head -5 | grep . &&
-	! grep -E "event=(reload|key_fetch) " daemon.log | grep "level=warn" |
-	    head -5 | grep .
+	! grep -E "event=(reload|key_fetch|ami|ami_reload) " daemon.log |
+	    grep "level=warn" | head -5 | grep .
 '
 
-test_expect 'clean shutdown' 'iaxkeyd_stop'
+test_expect "$B: every reload ran on this backend and succeeded" '
+	[ "$(count_log " event=reload backend=$B .* result=ok")" -gt 0 ] &&
+	! grep " event=reload " daemon.log |
+	    grep -v " event=reload backend=$B .* result=ok" | head -5 | grep .
+'
+
+test_expect "$B: clean shutdown" 'iaxkeyd_stop'
+cp daemon.log "daemon.$B.log"
+done
+
+test_expect 'AMI emulator stops' 'ami_stop'
 test_done

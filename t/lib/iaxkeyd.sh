@@ -19,6 +19,7 @@ T_NAME=$(basename "$0" .t)
 T_DIR=$(mktemp -d "$T_TOP/t/trash.$T_NAME.XXXXXX")
 IKD_PID=
 KS_PID=
+AMI_PID=
 EMU=$T_TOP/t/helper/fake-asterisk
 IKD=$T_TOP/agi/iaxkeyd
 # Relative file names in test bodies (out, err) land in the trash directory.
@@ -33,6 +34,12 @@ t_cleanup() {
 	fi
 	if [ -n "$KS_PID" ]; then
 		kill "$KS_PID" 2>/dev/null
+	fi
+	if [ -n "$AMI_PID" ]; then
+		kill "$AMI_PID" 2>/dev/null
+	fi
+	if [ -f "$T_DIR/hold.pids" ]; then
+		kill $(cat "$T_DIR/hold.pids") 2>/dev/null
 	fi
 	if [ "$t_fail" -eq 0 ] && [ -z "$T_KEEP" ]; then
 		rm -rf "$T_DIR"
@@ -334,4 +341,39 @@ ami_stop() {
 	wait "$AMI_PID" 2>/dev/null
 	AMI_PID=
 	return 0
+}
+
+# Write the configuration for reload backend $1: ami logs in to the AMI
+# emulator on $AMI_PORT; command runs the script $2 with the modules.
+reload_backend_conf() {
+	case $1 in
+	ami)	RELOAD_BACKEND=ami ASTERISK_EXTRA="ami_host = 127.0.0.1
+ami_port = $AMI_PORT
+ami_user = iaxkeyd
+ami_secret = amis3cret" iaxkeyd_conf ;;
+	command) RELOAD_BACKEND=command \
+	    ASTERISK_EXTRA="reload_command = $2 {modules}" iaxkeyd_conf ;;
+	*)	RELOAD_BACKEND=$1 iaxkeyd_conf ;;
+	esac </dev/null
+}
+
+# A reload_command that holds the reload: hold_setup writes $T_DIR/hold.sh,
+# which appends "reload MODULES" to $T_DIR/hold.reloads and then waits for
+# a line on $T_DIR/hold.fifo; hold_release sends one line, waiting (at most
+# WAIT_LOG_SECS) for a held reload to read it.  t_cleanup kills any still
+# held (their pids are in $T_DIR/hold.pids).
+hold_setup() {
+	rm -f "$T_DIR/hold.fifo" && mkfifo "$T_DIR/hold.fifo" &&
+	: >"$T_DIR/hold.reloads" &&
+	cat >"$T_DIR/hold.sh" <<'SH' &&
+#!/bin/sh
+echo $$ >>"$(dirname "$0")/hold.pids"
+echo "reload $*" >>"$(dirname "$0")/hold.reloads"
+read -r _ <"$(dirname "$0")/hold.fifo"
+SH
+	chmod +x "$T_DIR/hold.sh"
+}
+hold_release() {
+	timeout "${WAIT_LOG_SECS:-20}" sh -c 'echo go >"$1"' sh \
+	    "$T_DIR/hold.fifo"
 }
