@@ -279,6 +279,15 @@ main(int argc, char **argv)
 
 	if ((ikd->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/*
+	 * Before anything is announced (event=listen): a signal that comes
+	 * while the rest starts waits for the loop instead of killing us.
+	 */
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		sigev[i] = evsignal_new(ikd->base, sigs[i], signal_cb, NULL);
+		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
+			fatalx("cannot handle signal %d", sigs[i]);
+	}
 	/* Root's part: the listeners and the pid file; then let root go. */
 	if (server_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
@@ -300,11 +309,6 @@ main(int argc, char **argv)
 	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1 ||
 	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1)
 		fatalx("%s", cause);
-	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		sigev[i] = evsignal_new(ikd->base, sigs[i], signal_cb, NULL);
-		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
-			fatalx("cannot handle signal %d", sigs[i]);
-	}
 
 	lf_begin(&l, LOG_L_INFO, "start");
 	lf_str(&l, "version", IAXKEYD_VERSION);

@@ -379,7 +379,7 @@ ikd_start() {
 	: >"$d/iaxkeyd.log"
 	"$IKD" -d -f "$d/iaxkeyd.conf" >>"$d/iaxkeyd.log" 2>&1 &
 	nset "$n" ikd $!
-	wait_log 'event=listen what=admin' "$d/iaxkeyd.log" || {
+	wait_log 'event=start ' "$d/iaxkeyd.log" || {
 		cat "$d/iaxkeyd.log"
 		return 1
 	}

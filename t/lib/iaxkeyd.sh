@@ -131,7 +131,8 @@ iaxkeyd_start() {
 	: >"$T_DIR/daemon.log"
 	"$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1 &
 	IKD_PID=$!
-	wait_log 'event=listen what=agi' || {
+	# event=start: everything is set up (the generated files written).
+	wait_log 'event=start ' || {
 		cat "$T_DIR/daemon.log"
 		return 1
 	}
