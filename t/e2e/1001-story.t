@@ -8,19 +8,11 @@
 
 # Run the story on the Asterisk root $1.
 story() {
-	local root=$1 v layout
+	local root=$1 v
 	v=$(e2e_version "$root")
-	if e2e_has_auth_method "$root"; then
-		layout=shared
-		IKD_USER= IKD_RSA_USER=
-	else
-		layout=shared-old
-		IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
-	fi
-	test_expect "$v: key server and two nodes ($layout layout)" '
-		e2e_keyserver &&
-		node_new nodeA "$root" && node_new nodeB "$root" &&
-		node_start nodeA $layout && node_start nodeB $layout
+	e2e_shared "$root"
+	test_expect "$v: key server and two nodes ($LAYOUT layout)" '
+		e2e_network "$root" $LAYOUT
 	'
 	test_expect "$v: A -> B, first call: RSA leg refused (cause 50), fallback answered, B learns the key" '
 		call nodeA nodeB 1001 &&
@@ -60,8 +52,4 @@ story() {
 	'
 }
 
-for root in $(e2e_roots); do
-	E2E_TAG=$(e2e_version "$root")
-	story "$root"
-done
-test_done
+e2e_each_root story

@@ -7,19 +7,17 @@
 
 # The story between new nodes $2 -> $3 on root $1; IKD_* set by the caller.
 story() {
-	local root=$1 a=$2 b=$3 v layout what
+	local root=$1 a=$2 b=$3 v what
 	v=$(e2e_version "$root")
 	what="reload=$IKD_RELOAD inkeys=$IKD_INKEYS mode=$IKD_MODE"
 	if [ "$IKD_INKEYS" = per-node ]; then
-		layout=per-node IKD_RSA_USER='{node}' IKD_USER=
-	elif e2e_has_auth_method "$root"; then
-		layout=shared IKD_RSA_USER= IKD_USER=
+		LAYOUT=per-node IKD_RSA_USER='{node}' IKD_USER=
 	else
-		layout=shared-old IKD_RSA_USER='{user}-rsa' IKD_USER=iaxkeyd-rsa
+		e2e_shared "$root"
 	fi
-	test_expect "$v $what: two nodes ($layout layout)" '
+	test_expect "$v $what: two nodes ($LAYOUT layout)" '
 		node_new $a "$root" && node_new $b "$root" &&
-		node_start $a $layout && node_start $b $layout
+		node_start $a $LAYOUT && node_start $b $LAYOUT
 	'
 	test_expect "$v $what: first call falls back and teaches B the key" '
 		call $a $b 3001 &&
@@ -51,12 +49,13 @@ story() {
 	'
 }
 
-for root in $(e2e_roots); do
-	E2E_TAG=$(e2e_version "$root")
-	test_expect "$(e2e_version "$root"): key server" 'e2e_keyserver'
-	IKD_RELOAD=ami IKD_INKEYS=per-node IKD_MODE=config story "$root" a1 b1
-	IKD_RELOAD=command IKD_INKEYS=shared IKD_MODE=dialstring story "$root" a2 b2
-	IKD_RELOAD=agi IKD_INKEYS=per-node IKD_MODE=dialstring story "$root" a3 b3
-	test_expect "$(e2e_version "$root"): key server stops" 'ksrv_stop'
-done
-test_done
+# The three combinations on root $1, with one key server.
+combinations() {
+	test_expect "$E2E_TAG: key server" 'e2e_keyserver'
+	IKD_RELOAD=ami IKD_INKEYS=per-node IKD_MODE=config story "$1" a1 b1
+	IKD_RELOAD=command IKD_INKEYS=shared IKD_MODE=dialstring story "$1" a2 b2
+	IKD_RELOAD=agi IKD_INKEYS=per-node IKD_MODE=dialstring story "$1" a3 b3
+	test_expect "$E2E_TAG: key server stops" 'ksrv_stop'
+}
+
+e2e_each_root combinations

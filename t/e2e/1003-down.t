@@ -12,17 +12,11 @@
 IKD_MIN_REFETCH=0
 
 down() {
-	local root=$1 v layout
+	local root=$1 v
 	v=$(e2e_version "$root")
-	if e2e_has_auth_method "$root"; then
-		layout=shared IKD_USER= IKD_RSA_USER=
-	else
-		layout=shared-old IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
-	fi
+	e2e_shared "$root"
 	test_expect "$v: key server and two nodes" '
-		e2e_keyserver &&
-		node_new nodeA "$root" && node_new nodeB "$root" &&
-		node_start nodeA $layout && node_start nodeB $layout
+		e2e_network "$root" $LAYOUT
 	'
 	test_expect "$v: key server down: the call completes on the fallback" '
 		ksrv_stop &&
@@ -68,8 +62,4 @@ down() {
 	'
 }
 
-for root in $(e2e_roots); do
-	E2E_TAG=$(e2e_version "$root")
-	down "$root"
-done
-test_done
+e2e_each_root down

@@ -9,17 +9,11 @@
 N=20
 
 burst() {
-	local root=$1 v layout i
+	local root=$1 v i
 	v=$(e2e_version "$root")
-	if e2e_has_auth_method "$root"; then
-		layout=shared IKD_USER= IKD_RSA_USER=
-	else
-		layout=shared-old IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
-	fi
+	e2e_shared "$root"
 	test_expect "$v: key server and two nodes" '
-		e2e_keyserver &&
-		node_new nodeA "$root" && node_new nodeB "$root" &&
-		node_start nodeA $layout && node_start nodeB $layout &&
+		e2e_network "$root" $LAYOUT &&
 		ast nodeA "dialplan set global E2E_DIAL $(dial_to nodeA nodeB 5000)" >/dev/null
 	'
 	test_expect "$v: $N calls at once, all answered, one key fetch" '
@@ -44,8 +38,4 @@ burst() {
 	'
 }
 
-for root in $(e2e_roots); do
-	E2E_TAG=$(e2e_version "$root")
-	burst "$root"
-done
-test_done
+e2e_each_root burst

@@ -50,8 +50,4 @@ limits() {
 	'
 }
 
-for root in $(e2e_roots); do
-	E2E_TAG=$(e2e_version "$root")
-	limits "$root"
-done
-test_done
+e2e_each_root limits

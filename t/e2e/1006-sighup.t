@@ -10,17 +10,11 @@
 BADCONF='Inheritance requested|Category addition requested|does not exist'
 
 sighup() {
-	local root=$1 v layout
+	local root=$1 v
 	v=$(e2e_version "$root")
-	if e2e_has_auth_method "$root"; then
-		layout=shared IKD_USER= IKD_RSA_USER=
-	else
-		layout=shared-old IKD_USER=iaxkeyd-rsa IKD_RSA_USER='{user}-rsa'
-	fi
-	test_expect "$v: key server and two nodes ($layout layout); B learns A's key" '
-		e2e_keyserver &&
-		node_new nodeA "$root" && node_new nodeB "$root" &&
-		node_start nodeA $layout && node_start nodeB $layout &&
+	e2e_shared "$root"
+	test_expect "$v: key server and two nodes ($LAYOUT layout); B learns A's key" '
+		e2e_network "$root" $LAYOUT &&
 		call nodeA nodeB 7001 &&
 		[ "$(mfield status "$CALL_ANS")" = FALLBACK ] &&
 		call nodeA nodeB 7002 &&
@@ -57,8 +51,4 @@ sighup() {
 	'
 }
 
-for root in $(e2e_roots); do
-	E2E_TAG=$(e2e_version "$root")
-	sighup "$root"
-done
-test_done
+e2e_each_root sighup

@@ -144,16 +144,22 @@ iaxkeyd_start() {
 # Stop the daemon with SIGTERM; it must exit 0 without sanitizer reports.
 iaxkeyd_stop() {
 	[ -n "$IKD_PID" ] || return 0
-	kill -TERM "$IKD_PID" &&
-	wait "$IKD_PID"
-	t_rc=$?
+	t_pid=$IKD_PID
 	IKD_PID=
-	if grep -E -q 'AddressSanitizer|LeakSanitizer|runtime error:' \
-	    "$T_DIR/daemon.log"; then
-		cat "$T_DIR/daemon.log"
+	daemon_stop "$t_pid" "$T_DIR/daemon.log"
+}
+
+# SIGTERM process $1 and wait for it: it must exit 0, and its log $2 must
+# hold no sanitizer report (the log is shown when it does).
+daemon_stop() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1"
+	d_rc=$?
+	if grep -E -q 'AddressSanitizer|LeakSanitizer|runtime error:' "$2"; then
+		cat "$2"
 		return 1
 	fi
-	[ "$t_rc" -eq 0 ] || { echo "exit status $t_rc"; return 1; }
+	[ "$d_rc" -eq 0 ] || { echo "$2: exit status $d_rc"; return 1; }
 }
 
 # Run the Asterisk emulator against the daemon.

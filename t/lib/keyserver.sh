@@ -72,16 +72,9 @@ ksrv_start() {
 # Stop it (ksrv.log.old keeps the logs of earlier runs); it must exit 0 without sanitizer reports.
 ksrv_stop() {
 	[ -n "$KS_PID" ] || return 0
-	kill -TERM "$KS_PID" &&
-	wait "$KS_PID"
-	k_rc=$?
+	k_pid=$KS_PID
 	KS_PID=
-	if grep -E -q 'AddressSanitizer|LeakSanitizer|runtime error:' \
-	    "$T_DIR/ksrv.log"; then
-		cat "$T_DIR/ksrv.log"
-		return 1
-	fi
-	[ "$k_rc" -eq 0 ] || { echo "exit status $k_rc"; return 1; }
+	daemon_stop "$k_pid" "$T_DIR/ksrv.log"
 }
 
 # A key pair NAME.key / NAME.pub (BITS, default 1024).
