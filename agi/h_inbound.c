@@ -190,7 +190,7 @@ inbound_node_user(struct session *s, struct inbound *in)
 	    strncmp(user, prefix, len) != 0 || !keys_node_ok(user + len) ||
 	    !keys_installed(user + len))
 		return (0);
-	if (in->node[0] != '\0' && strcmp(in->node, user + len) != 0)
+	if (keys_node_ok(in->node) && strcmp(in->node, user + len) != 0)
 		log_info("inbound: caller claimed node %s, authenticated as "
 		    "%s", in->node, user + len);
 	strlcpy_(in->node, user + len, sizeof in->node);
