@@ -61,7 +61,8 @@ test_expect 'a body that never ends: FAILED at timeout_ms' '
 
 test_expect 'shared inkeys: the add that would pass 8190 characters is refused' '
 	iaxkeyd_stop &&
-	KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}" INBOUND_EXTRA="key_prefix = kp-" iaxkeyd_conf &&
+	KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}" INBOUND_EXTRA="key_prefix = kp-
+unknown_fetches = 1000" iaxkeyd_conf &&
 	iaxkeyd_start &&
 	long=$(printf "%060d" 0 | tr 0 n) &&
 	ks_key base &&
