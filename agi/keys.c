@@ -105,7 +105,7 @@ static const char sql_caller_result[] =
     "UPDATE callers SET last_result = ? WHERE node = ?";
 
 static struct keynode	*keys_node(const char *, int);
-static void		 keys_node_evict(void);
+static void		 keys_node_evict(const struct keynode *);
 static void		 keys_node_drop(const char *);
 static int		 keys_installed(const char *, char *, size_t);
 static void		 keys_refused(const char *, const char *, const char *);
@@ -240,21 +240,22 @@ keys_node(const char *node, int create)
 	strlcpy_(kn->node, node, sizeof kn->node);
 	TAILQ_INSERT_TAIL(&ks.nodes, kn, entry);
 	if (++ks.nnodes > conf_int(ikd->conf, "inbound:max_unknown"))
-		keys_node_evict();
+		keys_node_evict(kn);
 	return (kn);
 }
 
 /*
- * Past max_unknown nodes, drop the least recently used one that has no
- * fetch running: it only holds rate-limit and 404 timestamps.
+ * Past max_unknown nodes, drop the least recently used one, other than
+ * keep, that has no fetch running: it only holds rate-limit and 404
+ * timestamps.
  */
 static void
-keys_node_evict(void)
+keys_node_evict(const struct keynode *keep)
 {
 	struct keynode	*kn;
 
 	TAILQ_FOREACH(kn, &ks.nodes, entry) {
-		if (kn->fetch == NULL) {
+		if (kn != keep && kn->fetch == NULL) {
 			TAILQ_REMOVE(&ks.nodes, kn, entry);
 			ks.nnodes--;
 			free(kn);

@@ -183,5 +183,19 @@ test_expect 'unknown callers older than unknown_ttl are forgotten' '
 	[ "$(rows "SELECT count(*) FROM keys WHERE NOT installed AND node <> '"'"'rnd-late'"'"'")" = 0 ]
 '
 
+# max_unknown = 1 with a fetch in flight: the node being added is never
+# the one evicted (under AddressSanitizer a use after free otherwise).
+test_expect 'max_unknown = 1 while a fetch runs: both calls served' '
+	iaxkeyd_stop &&
+	KS_TIMEOUT_MS=2000 INBOUND_EXTRA="max_unknown = 1" iaxkeyd_conf &&
+	iaxkeyd_start &&
+	ks_key slowA && echo hang >"$T_DIR/ks/slowA.behave" &&
+	emu_bg slowA.out -s inbound -a slowA -a MD5 &&
+	wait_log "^GET /v1/keys/slowA$" "$T_DIR/ks.log" &&
+	ks_key fastB && md5_call fastB && grep -qx "var IAXKEY_KEY=NEW" out &&
+	wait "$EMU_PID" && grep -qx "var IAXKEY_KEY=FAILED" slowA.out &&
+	md5_call fastC && grep -qx "var IAXKEY_KEY=NOT_FOUND" out
+'
+
 test_expect 'clean shutdown' 'iaxkeyd_stop && ks_stop'
 test_done
