@@ -143,12 +143,14 @@ CONF
 }
 
 # Wait until the log file $2 (default the daemon log) holds a line matching
-# the extended regex $1.  tail -f follows the file through inotify; the
-# timeout only bounds a test that is failing anyway.
+# the extended regex $1.  tail -F follows the file through inotify, and
+# waits for it when it does not exist yet (the output file of a background
+# job is created by that job, which a busy machine may not have run yet);
+# the timeout only bounds a test that is failing anyway.
 wait_log() {
 	w_fifo=$T_DIR/wait.fifo
 	rm -f "$w_fifo" && mkfifo "$w_fifo" || return 1
-	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "${2:-$T_DIR/daemon.log}" \
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -F "${2:-$T_DIR/daemon.log}" \
 	    >"$w_fifo" 2>/dev/null &
 	w_pid=$!
 	grep -E -m1 -q -- "$1" <"$w_fifo"
@@ -221,6 +223,7 @@ emu() {
 emu_bg() {
 	e_out=$1
 	shift
+	: >"$e_out"
 	"$EMU" "$@" "127.0.0.1:$AGI_PORT" >"$e_out" &
 	EMU_PID=$!
 }
@@ -322,7 +325,7 @@ finals() {
 wait_count() {
 	c_fifo=$T_DIR/count.fifo
 	rm -f "$c_fifo" && mkfifo "$c_fifo" || return 1
-	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "${3:-$T_DIR/daemon.log}" \
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -F "${3:-$T_DIR/daemon.log}" \
 	    >"$c_fifo" 2>/dev/null &
 	c_pid=$!
 	c_n=$(grep -E -m "$2" -c -- "$1" <"$c_fifo")
