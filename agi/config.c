@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/conf.h"
 #include "lib/log.h"
@@ -200,6 +201,16 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  .choices = cfg_key_change_choices,
 	  .help = "When a node's key differs from the installed one: install "
 	  "or keep." },
+
+	{ "inbound:max_unknown", CONF_INT, 1, 1000000, "1000",
+	  .help = "Most callers without an installed key kept; oldest go "
+	  "first." },
+	{ "inbound:unknown_ttl", CONF_INT, 0, 315360000, "604800",
+	  .help = "Forget callers without an installed key after this many "
+	  "seconds; 0: never." },
+	{ "inbound:unknown_fetches", CONF_INT, 1, 100000, "30",
+	  .help = "Key fetches a minute for calls from nodes without an "
+	  "installed key." },
 
 	/* [keyserver] */
 	{ "keyserver:url", CONF_URL, .def = "", .flags = E,
@@ -508,5 +519,37 @@ cfg_check_account(const char *s, char **cause)
 		if (!cfg_namechar(*p))
 			return (cfg_fail(cause, "not a user or group name"));
 	}
+	return (0);
+}
+
+/*
+ * Checks across keys, of what can be known before the daemon starts
+ * (iaxkeyd -n, start, SIGHUP): 0, or -1 with *cause.
+ */
+int
+config_check(const struct conf *conf, char **cause)
+{
+	static const char *const urls[] = {
+		"keyserver:url", "keyserver:index_url", "keyserver:upload_url"
+	};
+	struct in6_addr	 in6;
+	const char	*host;
+	size_t		 i;
+
+	for (i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+		if (strncasecmp(conf_str(conf, urls[i]), "http://", 7) == 0 &&
+		    !conf_bool(conf, "keyserver:allow_http"))
+			return (cfg_fail(cause, "%s: %s: plain http:// needs "
+			    "keyserver:allow_http = yes", conf_file(conf),
+			    urls[i]));
+	}
+	host = conf_str(conf, "asterisk:ami_host");
+	if (conf_enum(conf, "asterisk:reload") == CFG_RELOAD_AMI &&
+	    strcmp(host, "localhost") != 0 &&
+	    inet_pton(AF_INET, host, &in6) != 1 &&
+	    inet_pton(AF_INET6, host, &in6) != 1)
+		return (cfg_fail(cause, "%s: asterisk:ami_host: must be a "
+		    "numeric IPv4/IPv6 address or localhost for reload = ami",
+		    conf_file(conf)));
 	return (0);
 }

@@ -57,4 +57,6 @@ enum cfg_key_change {
 
 extern const struct conf_spec iaxkeyd_conf_spec[];
 
+int	config_check(const struct conf *, char **);
+
 #endif

@@ -83,7 +83,8 @@ iaxkeyd_reload_config(void)
 	size_t		 i;
 
 	conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
-	if (conf != NULL && (server_apply(conf, &cause) == -1 ||
+	if (conf != NULL && (config_check(conf, &cause) == -1 ||
+	    server_apply(conf, &cause) == -1 ||
 	    reload_apply(conf, &cause) == -1)) {
 		conf_free(conf);
 		conf = NULL;
@@ -243,6 +244,10 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &ikd->started);
 
 	ikd->conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
+	if (ikd->conf != NULL && config_check(ikd->conf, &cause) == -1) {
+		conf_free(ikd->conf);
+		ikd->conf = NULL;
+	}
 	if (ikd->conf == NULL) {
 		fprintf(stderr, "iaxkeyd: %s\n", cause);
 		free(cause);
@@ -327,6 +332,7 @@ main(int argc, char **argv)
 	server_free();
 	sync_free();
 	keys_free();
+	names_free();
 	reload_free();
 	peers_free();
 	h_outbound_free();

@@ -234,6 +234,15 @@ struct http	*keys_http(void);
 struct http_opts;
 void		 keys_http_opts(struct http_opts *, const char **);
 
+/* names.c: node names a caller may not take. */
+int		 names_own(const char *);
+const char	*names_reserved(const char *, int);
+void		 names_free(void);
+
+/* callers.c: bounded state about callers without an installed key. */
+void		 callers_prune(void);
+int		 callers_budget_take(void);
+
 /* sync.c: the periodic key sync. */
 struct sync_stats {
 	uint64_t	rounds, failed, fetched, removed;

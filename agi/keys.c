@@ -67,6 +67,7 @@ static struct {
 	TAILQ_HEAD(, keynode)	 nodes;
 	TAILQ_HEAD(, keyfetch)	 queue;
 	int			 inflight;
+	int			 nnodes;
 	int			 dirty;		/* users file */
 	uint64_t		 writes;
 	struct keys_stats	 stats;
@@ -104,6 +105,10 @@ static const char sql_caller_result[] =
     "UPDATE callers SET last_result = ? WHERE node = ?";
 
 static struct keynode	*keys_node(const char *, int);
+static void		 keys_node_evict(const struct keynode *);
+static void		 keys_node_drop(const char *);
+static int		 keys_installed(const char *, char *, size_t);
+static void		 keys_refused(const char *, const char *, const char *);
 static void		 keys_start(struct keyfetch *);
 static void		 keys_next(void);
 static void		 keys_done_cb(void *, const struct http_resp *);
@@ -222,15 +227,91 @@ keys_node(const char *node, int create)
 	struct keynode	*kn;
 
 	TAILQ_FOREACH(kn, &ks.nodes, entry) {
-		if (strcmp(kn->node, node) == 0)
+		if (strcmp(kn->node, node) == 0) {
+			/* Most recently used last: eviction starts at the head. */
+			TAILQ_REMOVE(&ks.nodes, kn, entry);
+			TAILQ_INSERT_TAIL(&ks.nodes, kn, entry);
 			return (kn);
+		}
 	}
 	if (!create)
 		return (NULL);
 	kn = xcalloc(1, sizeof *kn);
 	strlcpy_(kn->node, node, sizeof kn->node);
 	TAILQ_INSERT_TAIL(&ks.nodes, kn, entry);
+	if (++ks.nnodes > conf_int(ikd->conf, "inbound:max_unknown"))
+		keys_node_evict(kn);
 	return (kn);
+}
+
+/*
+ * Past max_unknown nodes, drop the least recently used one, other than
+ * keep, that has no fetch running: it only holds rate-limit and 404
+ * timestamps.
+ */
+static void
+keys_node_evict(const struct keynode *keep)
+{
+	struct keynode	*kn;
+
+	TAILQ_FOREACH(kn, &ks.nodes, entry) {
+		if (kn != keep && kn->fetch == NULL) {
+			TAILQ_REMOVE(&ks.nodes, kn, entry);
+			ks.nnodes--;
+			free(kn);
+			return;
+		}
+	}
+}
+
+/* Forget the transient state of node (forget key): no rate limit left. */
+static void
+keys_node_drop(const char *node)
+{
+	struct keynode	*kn;
+
+	if ((kn = keys_node(node, 0)) == NULL)
+		return;
+	kn->last_attempt = kn->last_404 = 0;
+	if (kn->fetch == NULL) {
+		TAILQ_REMOVE(&ks.nodes, kn, entry);
+		ks.nnodes--;
+		free(kn);
+	}
+}
+
+/* 1 when the store has node's key installed (fingerprint in fpr), or 0. */
+static int
+keys_installed(const char *node, char *fpr, size_t size)
+{
+	sqlite3_stmt	*st;
+	int		 installed = 0;
+
+	fpr[0] = '\0';
+	if ((st = store_stmt(ikd->store, sql_get)) == NULL)
+		return (0);
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		installed = sqlite3_column_int(st, 1);
+		if (installed && sqlite3_column_text(st, 0) != NULL)
+			strlcpy_(fpr, (const char *)sqlite3_column_text(st, 0),
+			    size);
+	}
+	sqlite3_reset(st);
+	return (installed);
+}
+
+/* Log a name refused before any fetch. */
+static void
+keys_refused(const char *node, const char *source, const char *why)
+{
+	struct logline	l;
+
+	lf_begin(&l, LOG_L_WARN, "key_refused");
+	lf_str(&l, "node", node);
+	lf_str(&l, "source", source);
+	lf_str(&l, "reason", why);
+	lf_emit(&l);
 }
 
 /* The fetch URL for node (caller frees), or NULL with *cause. */
@@ -260,16 +341,26 @@ int
 keys_fetch(const char *node, const char *source, int force, keys_cb cb,
     void *arg, struct key_result *now, struct keywaiter **wp)
 {
-	struct keynode		*kn = keys_node(node, 1);
+	static char		 fpr[72];
+	struct keynode		*kn;
 	struct keyfetch		*kf;
 	struct keywaiter	*w;
 	uint64_t		 t = now_ms();
 	const char		*why;
 	char			*url = NULL;
+	int			 installed;
 
 	memset(now, 0, sizeof *now);
 	if (wp != NULL)
 		*wp = NULL;
+	installed = keys_installed(node, fpr, sizeof fpr);
+	if ((why = names_reserved(node, installed)) != NULL) {
+		keys_refused(node, source, why);
+		now->outcome = KEY_FAILED;
+		now->reason = why;
+		return (1);
+	}
+	kn = keys_node(node, 1);
 	if ((kf = kn->fetch) == NULL) {
 		if (!force && kn->last_404 != 0 && t - kn->last_404 <
 		    (uint64_t)conf_int(ikd->conf, "inbound:negative_ttl") *
@@ -282,9 +373,20 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 		if (!force && kn->last_attempt != 0 && t - kn->last_attempt <
 		    (uint64_t)conf_int(ikd->conf, "inbound:min_refetch_s") *
 		    1000) {
-			now->outcome = KEY_RATE_LIMITED;
-			now->reason = "fetched too recently";
+			/* An installed key fetched that recently is current. */
+			now->outcome = installed ? KEY_UNCHANGED :
+			    KEY_RATE_LIMITED;
+			now->fingerprint = installed ? fpr : NULL;
+			now->reason = installed ? NULL : "fetched too recently";
 			now->gen = kn->gen;
+			ks.stats.rate_limited++;
+			return (1);
+		}
+		if (!force && !installed && strcmp(source, "inbound") == 0 &&
+		    !callers_budget_take()) {
+			now->outcome = KEY_RATE_LIMITED;
+			now->reason = "key fetches for unknown callers: "
+			    "unknown_fetches a minute spent";
 			ks.stats.rate_limited++;
 			return (1);
 		}
@@ -392,6 +494,7 @@ keys_fail_cb(int fd, short events, void *arg)
 	char			 reason[256];
 
 	memset(&r, 0, sizeof r);
+	kf->kn->last_attempt = 0;
 	snprintf(reason, sizeof reason, "key server: %s", kf->fail_reason);
 	r.outcome = KEY_FAILED;
 	r.reason = reason;
@@ -425,6 +528,7 @@ keys_done_cb(void *arg, const struct http_resp *resp)
 	memset(&r, 0, sizeof r);
 	if (resp->error != NULL) {
 		snprintf(reason, sizeof reason, "key server: %s", resp->error);
+		kf->kn->last_attempt = 0;
 		r.outcome = KEY_FAILED;
 		r.reason = reason;
 	} else if (resp->status == 404) {
@@ -434,6 +538,7 @@ keys_done_cb(void *arg, const struct http_resp *resp)
 	} else if (resp->status != 200) {
 		snprintf(reason, sizeof reason, "key server: HTTP %ld",
 		    resp->status);
+		kf->kn->last_attempt = 0;
 		r.outcome = KEY_FAILED;
 		r.reason = reason;
 	} else {
@@ -498,6 +603,7 @@ keys_set_status(const char *node, const char *name, const char *status)
 	sqlite3_bind_int64(st, 4, time(NULL));
 	sqlite3_bind_text(st, 5, status, -1, SQLITE_STATIC);
 	store_done(ikd->store, st);
+	callers_prune();
 }
 
 /* Length of the shared inkeys line's names part; 0 or -1. */
@@ -532,7 +638,7 @@ keys_install(struct keyfetch *kf, const char *body, size_t len,
 	sqlite3_stmt		*st;
 	char			 name[ASTCONF_NAME_MAX + 1], *path = NULL;
 	char			*cause = NULL, old[72] = "";
-	const char		*node = kf->kn->node;
+	const char		*node = kf->kn->node, *why;
 	size_t			 inlen;
 	int			 installed = 0, rc, mods;
 	struct stat		 sb;
@@ -563,6 +669,11 @@ keys_install(struct keyfetch *kf, const char *body, size_t len,
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto store;
+	if ((why = names_reserved(node, installed)) != NULL) {
+		snprintf(reason, sizeof reason, "%s", why);
+		free(path);
+		return;
+	}
 
 	if (installed && strcmp(old, fpr) == 0 && stat(path, &sb) == 0) {
 		r->outcome = KEY_UNCHANGED;
@@ -824,6 +935,7 @@ keys_record_caller(const char *node, const char *address,
 		sqlite3_bind_text(st, 3, address, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, result, -1, SQLITE_STATIC);
 	store_done(ikd->store, st);
+	callers_prune();
 }
 
 /* Update the last result of a caller. */
@@ -846,6 +958,11 @@ keys_forget(const char *node, char **cause)
 	sqlite3_stmt	*st;
 	char		 name[ASTCONF_NAME_MAX + 1], *path;
 
+	if (names_own(node)) {
+		xasprintf(cause, "%s is this node's own name", node);
+		return (-1);
+	}
+	keys_node_drop(node);
 	if ((st = store_stmt(ikd->store, sql_forget)) == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);

@@ -1,6 +1,12 @@
 /* store: the SQLite state store. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/store.h"
@@ -37,6 +43,41 @@ static const char store_schema[] =
 	" address TEXT, last_result TEXT);"
 	"CREATE INDEX IF NOT EXISTS callers_last_seen ON callers(last_seen);";
 
+/*
+ * The database holds secrets: make it and its -wal and -shm files 0600
+ * whatever the umask.  SQLite gives the -wal and -shm files it creates the
+ * mode of the database file, so creating that one 0600 first is enough
+ * for new files; files left by an older version are narrowed.
+ */
+static int
+store_private(const char *path, char **cause)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char	 p[4096];
+	size_t	 i;
+	int	 fd;
+
+	for (i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		if ((size_t)snprintf(p, sizeof p, "%s%s", path, sfx[i]) >=
+		    sizeof p) {
+			xasprintf(cause, "%s: path too long", path);
+			return (-1);
+		}
+		fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW |
+		    (i == 0 ? O_CREAT : 0), 0600);
+		if (fd == -1 && (i > 0 && errno == ENOENT))
+			continue;
+		if (fd == -1 || fchmod(fd, 0600) == -1) {
+			xasprintf(cause, "%s: %s", p, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return (-1);
+		}
+		close(fd);
+	}
+	return (0);
+}
+
 /* Open the database and make sure the schema is there. */
 struct store *
 store_open(const char *path, char **cause)
@@ -45,6 +86,8 @@ store_open(const char *path, char **cause)
 	int		 rc, version = -1;
 	sqlite3_stmt	*stmt;
 
+	if (store_private(path, cause) == -1)
+		return (NULL);
 	st = xcalloc(1, sizeof *st);
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

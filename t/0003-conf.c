@@ -270,6 +270,9 @@ test_defaults(void)
 	is_int(conf_int(c, "inbound:wait_ms"), 2000, "inbound:wait_ms");
 	is_int(conf_enum(c, "inbound:on_key_change"), CFG_KEY_CHANGE_ACCEPT,
 	    "on_key_change accept");
+	is_int(conf_int(c, "inbound:max_unknown"), 1000, "max_unknown 1000");
+	is_int(conf_int(c, "inbound:unknown_fetches"), 30,
+	    "unknown_fetches 30");
 	is_int(conf_enum(c, "log:level"), LOG_L_INFO, "log:level info");
 	ok(conf_bool(c, "log:syslog") == 1, "log:syslog yes");
 	ok(conf_bool(c, "keyserver:allow_http") == 0, "allow_http no");
@@ -320,7 +323,9 @@ test_fixed_keys(void)
 		"keyserver:sync_remove", "keyserver:sync_jitter_s",
 		"asterisk:reload_retries", "asterisk:reload_backoff_ms",
 		"daemon:user", "daemon:group", "daemon:allow_root",
-		"daemon:pid_file", NULL
+		"daemon:pid_file",
+		"inbound:max_unknown", "inbound:unknown_ttl",
+		"inbound:unknown_fetches", NULL
 	};
 	static const char *const secrets[] = {
 		"admin:password", "asterisk:ami_secret",

@@ -53,14 +53,15 @@ test_expect 'a port already in use: exit 1 with the address' '
 	iaxkeyd_start &&
 	sed "s/^listen = 127.0.0.1:0/listen = 127.0.0.1:$AGI_PORT/" \
 	    "$T_DIR/iaxkeyd.conf" >"$T_DIR/busy.conf" &&
-	! "$IKD" -d -f "$T_DIR/busy.conf" 2>err &&
+	! bounded "$IKD" -d -f "$T_DIR/busy.conf" 2>err &&
 	grep -q "listen 127.0.0.1:$AGI_PORT: Address already in use" err &&
 	iaxkeyd_stop
 '
 
 test_expect 'a corrupt state store: exit 1, the reason says so' '
+	rm -f "$T_DIR/state.db-wal" "$T_DIR/state.db-shm" &&
 	head -c 4096 /dev/urandom >"$T_DIR/state.db" &&
-	! "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >err 2>&1 &&
+	! bounded "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >err 2>&1 &&
 	grep -q "state store: $T_DIR/state.db: file is not a database" err &&
 	rm -f "$T_DIR/state.db"
 '

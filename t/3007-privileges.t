@@ -92,7 +92,7 @@ test_expect 'the own key unreadable and no .pub beside it: ERROR' '
 
 # Refusals: exit 1 before serving, the reason on stderr.
 refused() {
-	"$IKD" -d -f "$T_DIR/iaxkeyd.conf" >err 2>&1
+	bounded "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >err 2>&1
 	[ $? = 1 ] && grep -q "$1" err && ! grep -q "event=start" err
 }
 

@@ -41,14 +41,24 @@ test_expect 'without ca_file the certificate is not trusted: FAILED' '
 	[ ! -e "$T_DIR/keys/nodeU.pub" ]
 '
 
-test_expect 'plain http refused unless allow_http' '
-	iaxkeyd_stop && ks_stop && ks_start &&
+test_expect 'plain http without allow_http: a reload to it is refused' '
+	iaxkeyd_stop && ks_stop && ks_start && iaxkeyd_start &&
 	sed -i "s|^url = .*|url = http://127.0.0.1:$KS_PORT/v1/keys/{node}|" "$T_DIR/iaxkeyd.conf" &&
-	iaxkeyd_start &&
+	kill -HUP "$IKD_PID" &&
+	wait_log "event=config_reload .*status=error reason=\".*keyserver:url: plain http:// needs keyserver:allow_http = yes\"" &&
 	ks_key nodeV &&
 	emu -s inbound -a nodeV -a MD5 >out &&
 	grep -qx "var IAXKEY_KEY=FAILED" out &&
 	[ "$(ks_count nodeV)" = 0 ] &&
 	iaxkeyd_stop
+'
+
+test_expect 'plain http without allow_http: no start, and -n says why' '
+	! "$IKD" -n -f "$T_DIR/iaxkeyd.conf" 2>err &&
+	grep -q "keyserver:url: plain http:// needs keyserver:allow_http = yes" err &&
+	: >"$T_DIR/daemon.log" &&
+	{ bounded "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1; rc=$?; } ;
+	[ "$rc" = 1 ] && ! grep -q "event=start" "$T_DIR/daemon.log" &&
+	grep -q "allow_http = yes" "$T_DIR/daemon.log"
 '
 test_done

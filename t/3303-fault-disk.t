@@ -167,7 +167,7 @@ test_expect 'read-only file system: ERROR / FAILED, files kept' '
 
 test_expect 'read-only at start with a file to render: clear error, exit 1' '
 	: >"$T_DIR/daemon.log" &&
-	{ "$T_DIR/ro" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1; rc=$?; } ;
+	{ bounded "$T_DIR/ro" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1; rc=$?; } ;
 	cat "$T_DIR/daemon.log" &&
 	[ "$rc" = 1 ] && ! grep -q "event=start" "$T_DIR/daemon.log" &&
 	grep -q "level=error event=log msg=\".*iaxkeyd-peers\.conf: Read-only file system\"" \

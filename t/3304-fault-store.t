@@ -44,7 +44,7 @@ unlock_db() {
 # Start the daemon expecting it to refuse: exit 1, message on stderr.
 start_fails() {
 	: >"$T_DIR/daemon.log"
-	"$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1
+	bounded "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1
 	rc=$?
 	cat "$T_DIR/daemon.log"
 	[ "$rc" -eq 1 ] &&

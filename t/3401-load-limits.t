@@ -17,6 +17,7 @@ NSTUCK=$((NSLOW + NNOREAD + NHELD + NFAT))
 hostile_bg() {
 	h_out=$1
 	shift
+	: >"$h_out" && : >"$h_out.err" || return 1
 	"$HOSTILE" "$@" "127.0.0.1:$AGI_PORT" >"$h_out" 2>"$h_out.err" &
 	HOSTILE_PID=$!
 }

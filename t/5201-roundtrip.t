@@ -42,7 +42,7 @@ test_expect 'node B: a second iaxkeyd with the key server as its url' '
 	    -e "/^enroll_token/d" "$T_DIR/iaxkeyd.conf" >"$B/iaxkeyd.conf" &&
 	"$IKD" -n -f "$B/iaxkeyd.conf" >/dev/null &&
 	{ "$IKD" -d -f "$B/iaxkeyd.conf" >"$B/daemon.log" 2>&1 & B_PID=$!; } &&
-	wait_log "event=listen what=agi" "$B/daemon.log" &&
+	wait_log "event=start " "$B/daemon.log" &&
 	B_PORT=$(sed -n "s/.*event=listen what=agi addr=127.0.0.1:\([0-9]*\).*/\1/p" \
 	    "$B/daemon.log" | head -n 1) && [ -n "$B_PORT" ]
 '

@@ -2,16 +2,23 @@
 #
 #   iaxkeyd_conf [section lines...]   write $T_DIR/iaxkeyd.conf; extra ini
 #                                     text on stdin is appended
-#   iaxkeyd_start                     start it (-d), wait for event=listen,
+#   iaxkeyd_start                     start it (-d), wait for event=start,
 #                                     set AGI_PORT and IKD_PID
 #   wait_log PATTERN                  wait (inotify via tail -f, bounded)
 #                                     until the daemon log has PATTERN
 #   iaxkeyd_stop                      SIGTERM, wait, check exit 0 and
 #                                     no sanitizer report
 #   emu ARGS...                       run the Asterisk emulator against it
+#   wait_file PATTERN FILE            poll (bounded) a file the daemon
+#                                     replaces whole until it has PATTERN
+#   bounded CMD...                    run a command that must end by itself
 #
 # Everything lives in $T_DIR (t/trash.<test>.XXXXXX), the working directory
-# of the test, removed on success.
+# of the test, removed on success.  Whatever a test started is killed when
+# it exits, however it exits (t_cleanup): a busy machine makes a test fail,
+# never leaves a daemon behind.  Tests wait on log lines and state, never
+# on time: the daemon's own deadlines (wait_ms, timeout_ms) are set far
+# above what a loaded machine needs unless a test is about them.
 
 T_TOP=${T_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$T_TOP" || exit 1
@@ -27,8 +34,32 @@ cd "$T_DIR" || exit 1
 
 . "$T_TOP/t/lib/tap.sh"
 
-# Kill what is left and remove the directory unless a test failed.
+# The processes this test left running, one id a line: every descendant
+# of the test shell, and any process whose command line names $T_DIR (a
+# daemon that detached, e.g. iaxkeyd without -d).
+t_leftovers() {
+	ps -e -o pid=,ppid=,args= 2>/dev/null | awk -v top="$$" -v dir="$T_DIR/" '
+	{
+		parent[$1] = $2
+		if (index($0, dir) > 0 && $3 != "ps" && $3 != "awk")
+			named[$1] = 1
+	}
+	END {
+		for (p in parent) {
+			for (q = parent[p]; q > 1; q = parent[q]) {
+				if (q == top) { named[p] = 1; break }
+				if (++hops[p] > 64) break
+			}
+		}
+		for (p in named)
+			print p
+	}'
+}
+
+# Kill what is left and remove the directory unless a test failed.  Runs
+# on every exit of the test, TERM, INT and HUP included.
 t_cleanup() {
+	trap - EXIT
 	if [ -n "$IKD_PID" ]; then
 		kill -9 "$IKD_PID" 2>/dev/null
 	fi
@@ -41,6 +72,10 @@ t_cleanup() {
 	if [ -f "$T_DIR/hold.pids" ]; then
 		kill $(cat "$T_DIR/hold.pids") 2>/dev/null
 	fi
+	for t_pid in $(t_leftovers); do
+		kill -9 "$t_pid" 2>/dev/null
+	done
+	wait 2>/dev/null
 	if [ "$t_fail" -eq 0 ] && [ -z "$T_KEEP" ]; then
 		rm -rf "$T_DIR"
 	else
@@ -48,6 +83,16 @@ t_cleanup() {
 	fi
 }
 trap t_cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Run a command that must end by itself (a daemon expected to refuse to
+# start): killed after BOUND_SECS (60) so a wrong start fails the test
+# instead of hanging the suite.
+bounded() {
+	timeout -s KILL "${BOUND_SECS:-60}" "$@"
+}
 
 # Write a configuration; ini text on stdin is appended (extra sections).
 iaxkeyd_conf() {
@@ -82,11 +127,11 @@ db = $T_DIR/state.db
 [keyserver]
 url = ${KS_URL:-http://127.0.0.1:1/v1/keys/{node\}}
 allow_http = yes
-timeout_ms = ${KS_TIMEOUT_MS:-3000}
+timeout_ms = ${KS_TIMEOUT_MS:-10000}
 ${KEYSERVER_EXTRA:-}
 
 [inbound]
-wait_ms = ${WAIT_MS:-5000}
+wait_ms = ${WAIT_MS:-15000}
 min_refetch_s = ${MIN_REFETCH_S:-0}
 ${INBOUND_EXTRA:-}
 
@@ -105,12 +150,14 @@ CONF
 }
 
 # Wait until the log file $2 (default the daemon log) holds a line matching
-# the extended regex $1.  tail -f follows the file through inotify; the
-# timeout only bounds a test that is failing anyway.
+# the extended regex $1.  tail -F follows the file through inotify, and
+# waits for it when it does not exist yet (the output file of a background
+# job is created by that job, which a busy machine may not have run yet);
+# the timeout only bounds a test that is failing anyway.
 wait_log() {
 	w_fifo=$T_DIR/wait.fifo
 	rm -f "$w_fifo" && mkfifo "$w_fifo" || return 1
-	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "${2:-$T_DIR/daemon.log}" \
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -F "${2:-$T_DIR/daemon.log}" \
 	    >"$w_fifo" 2>/dev/null &
 	w_pid=$!
 	grep -E -m1 -q -- "$1" <"$w_fifo"
@@ -121,17 +168,35 @@ wait_log() {
 	return $w_rc
 }
 
+# Wait until file $2, which the daemon replaces whole (a rename), has a
+# line matching the extended regex $1: polled, bounded by WAIT_LOG_SECS.
+wait_file() {
+	for _ in $(seq $((${WAIT_LOG_SECS:-20} * 10))); do
+		grep -E -q -- "$1" "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "wait_file: no /$1/ in $2"
+	return 1
+}
+
 # Count daemon log lines matching $1.
 count_log() {
 	grep -E -c -- "$1" "$T_DIR/daemon.log"
 }
 
-# Start the daemon in the foreground (background job), wait until listening.
+# Start the daemon in the foreground (background job), wait until it has
+# started.  A daemon a failed test left running is killed first.
 iaxkeyd_start() {
+	if [ -n "$IKD_PID" ]; then
+		kill -9 "$IKD_PID" 2>/dev/null
+		wait "$IKD_PID" 2>/dev/null
+		IKD_PID=
+	fi
 	: >"$T_DIR/daemon.log"
 	"$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1 &
 	IKD_PID=$!
-	# event=start: everything is set up (the generated files written).
+	# event=start: everything is set up (the signal handlers in place, the
+	# generated files written).
 	wait_log 'event=start ' || {
 		cat "$T_DIR/daemon.log"
 		return 1
@@ -171,6 +236,7 @@ emu() {
 emu_bg() {
 	e_out=$1
 	shift
+	: >"$e_out"
 	"$EMU" "$@" "127.0.0.1:$AGI_PORT" >"$e_out" &
 	EMU_PID=$!
 }
@@ -289,7 +355,7 @@ finals() {
 wait_count() {
 	c_fifo=$T_DIR/count.fifo
 	rm -f "$c_fifo" && mkfifo "$c_fifo" || return 1
-	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -f "${3:-$T_DIR/daemon.log}" \
+	timeout "${WAIT_LOG_SECS:-20}" tail -n +1 -F "${3:-$T_DIR/daemon.log}" \
 	    >"$c_fifo" 2>/dev/null &
 	c_pid=$!
 	c_n=$(grep -E -m "$2" -c -- "$1" <"$c_fifo")

@@ -59,7 +59,8 @@ ksrv_start() {
 	: >"$T_DIR/ksrv.log"
 	"$KSRV" -d -f "$T_DIR/ksrv.conf" >>"$T_DIR/ksrv.log" 2>&1 &
 	KS_PID=$!
-	wait_log 'event=listen what=https? ' "$T_DIR/ksrv.log" || {
+	# Its signal handlers are in place once event=start is logged.
+	wait_log 'event=start ' "$T_DIR/ksrv.log" || {
 		cat "$T_DIR/ksrv.log"
 		return 1
 	}
