@@ -188,7 +188,7 @@ inbound_node_user(struct session *s, struct inbound *in)
 	    "inbound:inkeys") != CFG_INKEYS_PER_NODE ||
 	    !inbound_chan_user(s, user, sizeof user) ||
 	    strncmp(user, prefix, len) != 0 || !keys_node_ok(user + len) ||
-	    !keys_installed(user + len))
+	    !keys_installed(user + len, NULL, 0))
 		return (0);
 	if (keys_node_ok(in->node) && strcmp(in->node, user + len) != 0)
 		log_info("inbound: caller claimed node %s, authenticated as "

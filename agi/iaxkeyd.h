@@ -224,7 +224,7 @@ void		 keys_cancel(struct keywaiter *);
 int		 keys_flush(char **);
 void		 keys_rerender(void);
 void		 keys_refresh_if_old(const char *);
-int		 keys_installed(const char *);
+int		 keys_installed(const char *, char *, size_t);
 void		 keys_record_caller(const char *, const char *, const char *);
 void		 keys_caller_result(const char *, const char *);
 int		 keys_forget(const char *, char **);

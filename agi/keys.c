@@ -107,7 +107,6 @@ static const char sql_caller_result[] =
 static struct keynode	*keys_node(const char *, int);
 static void		 keys_node_evict(const struct keynode *);
 static void		 keys_node_drop(const char *);
-static int		 keys_installed(const char *, char *, size_t);
 static void		 keys_refused(const char *, const char *, const char *);
 static void		 keys_start(struct keyfetch *);
 static void		 keys_next(void);
@@ -280,20 +279,25 @@ keys_node_drop(const char *node)
 	}
 }
 
-/* 1 when the store has node's key installed (fingerprint in fpr), or 0. */
-static int
+/*
+ * 1 when the store has node's key installed (its fingerprint in fpr unless
+ * fpr is NULL), or 0.
+ */
+int
 keys_installed(const char *node, char *fpr, size_t size)
 {
 	sqlite3_stmt	*st;
 	int		 installed = 0;
 
-	fpr[0] = '\0';
+	if (fpr != NULL)
+		fpr[0] = '\0';
 	if ((st = store_stmt(ikd->store, sql_get)) == NULL)
 		return (0);
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		installed = sqlite3_column_int(st, 1);
-		if (installed && sqlite3_column_text(st, 0) != NULL)
+		if (installed && fpr != NULL &&
+		    sqlite3_column_text(st, 0) != NULL)
 			strlcpy_(fpr, (const char *)sqlite3_column_text(st, 0),
 			    size);
 	}
@@ -881,21 +885,6 @@ keys_flush(char **cause)
 	astconf_clear(&ac);
 	free(path);
 	return (rc);
-}
-
-/* 1 when node's key is installed (known to the store). */
-int
-keys_installed(const char *node)
-{
-	sqlite3_stmt	*st;
-	int		 found;
-
-	if ((st = store_stmt(ikd->store, sql_fetched)) == NULL)
-		return (0);
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
-	return (found);
 }
 
 /* RSA call: refresh the key in the background when older than max_age. */
