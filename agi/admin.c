@@ -112,8 +112,9 @@ static const struct admin_cmd admin_cmds[] = {
 	{ "help", 0, 2, AC_NOAUTH, cmd_help, "help [command]",
 	  "List the commands, or explain one." },
 	{ "auth", 1, 1, AC_NOAUTH, cmd_auth, "auth <password>",
-	  "Log in when [admin] password is set. Failures from one address "
-	  "are answered ever more slowly after 3, and the 5th disconnects." },
+	  "Log in when [admin] password is set. After 3 failures from one "
+	  "address, no login from it is checked for a while that grows "
+	  "with each failure; the 5th failure disconnects." },
 	{ "quit", 0, 0, AC_NOAUTH, cmd_quit, "quit",
 	  "Close the connection." },
 	{ "status", 0, 0, 0, cmd_status, "status",

@@ -19,6 +19,17 @@
  *      │                 └── wait / auth delay / watch ──► busy ──► open
  *      └── quit, EOF with nothing pending, idle timeout ──► flush ──► gone
  *
+ * Login (with [admin] password): a client that has not logged in counts
+ * against auth_max_clients (past it, a newcomer pushes out the oldest
+ * such client of the address holding most of them) and must log in
+ * within auth_timeout_s of connecting, whatever it sends meanwhile.
+ * Failed logins are counted per source address (an IPv6 /64) in a
+ * bounded, expiring table: after 3, the address is locked for (n - 3) x
+ * auth_delay_ms (30 x at most); an auth during the lock, from any
+ * connection, is refused without being checked.  The client whose
+ * failure started the lock gets its ERR when the lock ends, and its
+ * queued input waits until then.
+ *
  * Closing writes what is queued, shuts the write side and reads (and
  * drops) until EOF or a short linger, so the last line is not lost to a
  * reset.  Clients are freed on a later loop turn, never under a callback.
@@ -63,9 +74,10 @@
 
 #define CONSOLE_AUTH_FREE	3	/* failures answered at once */
 #define CONSOLE_AUTH_MAX	5	/* this one disconnects */
-#define CONSOLE_AUTH_DELAY_MAX	30	/* seconds */
-#define CONSOLE_AUTH_FORGET_S	900	/* a count expires */
+#define CONSOLE_AUTH_DELAY_MAX	30	/* x auth_delay_ms */
+#define CONSOLE_AUTH_FORGET_MS	(900 * 1000)	/* a count expires */
 #define CONSOLE_AUTH_HOSTS	256
+#define CONSOLE_HOST_MAX	(INET6_ADDRSTRLEN + 4)	/* "/64" */
 
 enum console_state { C_OPEN, C_FLUSH, C_CLOSED };
 enum console_busy { B_NONE, B_WAIT, B_DELAY, B_WATCH };
@@ -82,8 +94,9 @@ struct console_client {
 	struct bufferevent	*bev;
 	struct event		*timer;	/* auth delay, linger */
 	struct event		*resume;	/* run queued input */
+	struct event		*deadline;	/* log in before */
 	char			 addr[ADDR_STR_MAX];
-	char			 host[INET6_ADDRSTRLEN];
+	char			 host[CONSOLE_HOST_MAX];	/* failure key */
 	uint64_t		 t_open;
 	unsigned		 commands;
 
@@ -103,10 +116,12 @@ struct console_client {
 };
 TAILQ_HEAD(console_clients, console_client);
 
+/* Failed logins from one address; host "" is a free slot. */
 struct console_host {
-	char		host[INET6_ADDRSTRLEN];
+	char		host[CONSOLE_HOST_MAX];
 	int		failures;
-	time_t		last;
+	int		released;	/* the lock ended with its held ERR */
+	uint64_t	last;		/* ms, the last checked failure */
 };
 
 static struct {
@@ -117,9 +132,13 @@ static struct {
 	char			*password;
 	int			 max_clients;
 	int			 idle_ms;
+	int			 auth_timeout_s;
+	int			 auth_max_clients;
+	int			 auth_delay_ms;
 	struct console_clients	 clients;
 	uint64_t		 next_id;
 	struct console_host	 hosts[CONSOLE_AUTH_HOSTS];
+	struct console_host	 overflow;	/* shared when full */
 	struct evbuffer		*capture;	/* reload config */
 	int			 in_hook;
 	int			 up;
@@ -149,8 +168,14 @@ static void	console_hook(enum log_level, const char *, size_t, void *);
 static void	console_hook_update(void);
 static void	console_watch_stop(struct console_client *);
 static void	console_timeouts(struct console_client *);
+static void	console_host_key(const struct sockaddr *, char *, size_t);
 static struct console_host *console_host(const char *, int);
+static uint64_t	console_locked(const struct console_host *, uint64_t);
 static int	console_password_ok(const char *);
+static int	console_pending(const struct console_client *);
+static void	console_pending_start(struct console_client *);
+static void	console_make_room(void);
+static void	console_deadline_cb(int, short, void *);
 
 /* ------------------------------------------------------------------ */
 /* Listener and configuration                                          */
@@ -215,6 +240,7 @@ console_init(struct event_base *base, const struct conf *conf, char **cause)
 	TAILQ_INIT(&cons.clients);
 	cons.listen = xstrdup("");
 	cons.password = xstrdup("");
+	strlcpy_(cons.overflow.host, "*", sizeof cons.overflow.host);
 	cons.up = 1;
 	console_apply(conf);
 	return (0);
@@ -222,8 +248,8 @@ console_init(struct event_base *base, const struct conf *conf, char **cause)
 
 /*
  * Apply a configuration: limits and password at once (a changed password
- * logs every client out; without one, clients that are not on loopback
- * are closed); a new listen address is bound before the old listener
+ * logs every client out, and its login deadline starts; without one,
+ * clients that are not on loopback are closed); a new listen address is bound before the old listener
  * closes, and when that fails the old one stays.
  */
 void
@@ -237,6 +263,9 @@ console_apply(const struct conf *conf)
 	if (!cons.up)
 		return;
 	cons.max_clients = conf_int(conf, "admin:max_clients");
+	cons.auth_timeout_s = conf_int(conf, "admin:auth_timeout_s");
+	cons.auth_max_clients = conf_int(conf, "admin:auth_max_clients");
+	cons.auth_delay_ms = conf_int(conf, "admin:auth_delay_ms");
 	if (cons.idle_ms != conf_int(conf, "admin:idle_timeout_ms")) {
 		cons.idle_ms = conf_int(conf, "admin:idle_timeout_ms");
 		TAILQ_FOREACH(c, &cons.clients, entry)
@@ -250,7 +279,12 @@ console_apply(const struct conf *conf)
 			if (c->state != C_OPEN)
 				continue;
 			c->authed = 0;
-			if (*pw == '\0' && !c->loopback) {
+			if (*pw != '\0') {
+				console_pending_start(c);
+				continue;
+			}
+			evtimer_del(c->deadline);
+			if (!c->loopback) {
 				console_printf(c, "# no password any more: "
 				    "loopback clients only");
 				console_err(c, "console restricted to loopback "
@@ -389,16 +423,13 @@ console_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	c->t_open = now_ms();
 	c->loopback = console_loopback(sa);
 	addr_format(sa, salen, c->addr, sizeof c->addr);
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
-		    c->host, sizeof c->host);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
-		    c->host, sizeof c->host);
+	console_host_key(sa, c->host, sizeof c->host);
 	c->bev = bufferevent_socket_new(cons.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(cons.base, console_timer_cb, c);
 	c->resume = event_new(cons.base, -1, 0, console_resume_cb, c);
-	if (c->bev == NULL || c->timer == NULL || c->resume == NULL)
+	c->deadline = evtimer_new(cons.base, console_deadline_cb, c);
+	if (c->bev == NULL || c->timer == NULL || c->resume == NULL ||
+	    c->deadline == NULL)
 		fatalx("console: out of event resources");
 	bufferevent_setcb(c->bev, console_read_cb, console_write_cb,
 	    console_event_cb, c);
@@ -417,8 +448,12 @@ console_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 		console_refuse(c, "max_clients", "too many clients");
 		return;
 	}
+	if (console_password_set())
+		console_make_room();
 	c->counted = 1;
 	cons.stats.clients++;
+	if (console_password_set())
+		console_pending_start(c);
 	console_timeouts(c);
 	lf_begin(&l, LOG_L_INFO, "admin_open");
 	lf_int(&l, "client", c->id);
@@ -535,6 +570,7 @@ static void
 console_timer_cb(int fd, short events, void *arg)
 {
 	struct console_client	*c = arg;
+	struct console_host	*h;
 
 	if (c->state == C_FLUSH) {
 		console_destroy(c);
@@ -543,6 +579,10 @@ console_timer_cb(int fd, short events, void *arg)
 	if (c->state != C_OPEN || c->busy != B_DELAY)
 		return;
 	c->busy = B_NONE;
+	/* The lock this failure started ends now (unless another began). */
+	if ((h = console_host(c->host, 0)) != NULL &&
+	    h->failures == c->failures)
+		h->released = 1;
 	console_timeouts(c);
 	console_err(c, "authentication failed");
 	if (c->failures >= CONSOLE_AUTH_MAX) {
@@ -672,6 +712,7 @@ console_end(struct console_client *c, const char *reason, int flush)
 		cons.stats.clients--;
 	c->counted = 0;
 	evtimer_del(c->timer);
+	evtimer_del(c->deadline);
 	event_del(c->resume);
 	if (!flush) {
 		console_destroy(c);
@@ -716,6 +757,8 @@ console_destroy(struct console_client *c)
 	c->timer = NULL;
 	event_free(c->resume);
 	c->resume = NULL;
+	event_free(c->deadline);
+	c->deadline = NULL;
 	if (cons.base != NULL && event_base_once(cons.base, -1, EV_TIMEOUT,
 	    console_free_cb, c, NULL) == -1)
 		fatalx("console: event_base_once failed");
@@ -879,44 +922,191 @@ console_password_ok(const char *given)
 	return (CRYPTO_memcmp(a, b, 64) == 0);
 }
 
-/* The failure record of an address; create evicts the oldest. */
-static struct console_host *
-console_host(const char *host, int create)
+/*
+ * The key failed logins are counted under: the IPv4 address (also when
+ * mapped into IPv6), or the /64 of an IPv6 address, which one host may
+ * well hold whole.
+ */
+static void
+console_host_key(const struct sockaddr *sa, char *buf, size_t size)
 {
-	struct console_host	*h, *old = NULL;
-	time_t			 now = time(NULL);
-	size_t			 i;
+	struct in6_addr	a;
+	char		tmp[INET6_ADDRSTRLEN];
 
-	for (i = 0; i < CONSOLE_AUTH_HOSTS; i++) {
-		h = &cons.hosts[i];
-		if (h->host[0] != '\0' && now - h->last >
-		    CONSOLE_AUTH_FORGET_S)
-			memset(h, 0, sizeof *h);
-		if (h->host[0] != '\0' && strcmp(h->host, host) == 0)
-			return (h);
-		if (old == NULL || h->host[0] == '\0' || (old->host[0] !=
-		    '\0' && h->last < old->last))
-			old = h;
+	strlcpy_(buf, "?", size);
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    buf, size);
+	if (sa->sa_family != AF_INET6)
+		return;
+	a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&a)) {
+		inet_ntop(AF_INET, &a.s6_addr[12], buf, size);
+		return;
 	}
-	if (!create)
-		return (NULL);
-	memset(old, 0, sizeof *old);
-	strlcpy_(old->host, host, sizeof old->host);
-	return (old);
+	memset(&a.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a, tmp, sizeof tmp) != NULL)
+		snprintf(buf, size, "%s/64", tmp);
 }
 
-/* auth <password>: log in, or count a failure (a password is set). */
+/*
+ * The milliseconds an address must still wait before its next login is
+ * checked, or 0: failure n > 3 locks it for (n - 3) x auth_delay_ms
+ * after that failure, until the held ERR of that failure went out.
+ */
+static uint64_t
+console_locked(const struct console_host *h, uint64_t now)
+{
+	uint64_t	n, until;
+
+	if (h == NULL || h->released || h->failures <= CONSOLE_AUTH_FREE)
+		return (0);
+	n = h->failures - CONSOLE_AUTH_FREE;
+	if (n > CONSOLE_AUTH_DELAY_MAX)
+		n = CONSOLE_AUTH_DELAY_MAX;
+	until = h->last + n * (uint64_t)cons.auth_delay_ms;
+	return (now < until ? until - now : 0);
+}
+
+/*
+ * The failure record of an address, NULL when it has none (unless
+ * create).  A record expires 15 minutes after its last failure once no
+ * lock holds.  When every slot holds a live record, the addresses
+ * without one share the overflow record: more addresses do not buy more
+ * guesses.
+ */
+static struct console_host *
+console_host(const char *key, int create)
+{
+	struct console_host	*h, *slot = NULL;
+	uint64_t		 now = now_ms();
+	size_t			 i;
+
+	for (i = 0; i <= CONSOLE_AUTH_HOSTS; i++) {
+		h = i < CONSOLE_AUTH_HOSTS ? &cons.hosts[i] : &cons.overflow;
+		if (h->failures > 0 && now - h->last > CONSOLE_AUTH_FORGET_MS &&
+		    console_locked(h, now) == 0) {
+			h->failures = 0;
+			h->released = 0;
+			if (h != &cons.overflow)
+				h->host[0] = '\0';
+		}
+		if (i == CONSOLE_AUTH_HOSTS)
+			break;
+		if (h->host[0] != '\0' && strcmp(h->host, key) == 0)
+			return (h);
+		if (slot == NULL && h->host[0] == '\0')
+			slot = h;
+	}
+	if (slot == NULL)
+		return (&cons.overflow);
+	if (!create)
+		return (NULL);
+	memset(slot, 0, sizeof *slot);
+	strlcpy_(slot->host, key, sizeof slot->host);
+	return (slot);
+}
+
+/* 1 for a client that has yet to log in. */
+static int
+console_pending(const struct console_client *c)
+{
+	return (c->state == C_OPEN && c->counted && !c->authed &&
+	    console_password_set());
+}
+
+/* The client has auth_timeout_s from now to log in. */
+static void
+console_pending_start(struct console_client *c)
+{
+	struct timeval	tv = { cons.auth_timeout_s, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
+/* The login deadline passed. */
+static void
+console_deadline_cb(int fd, short events, void *arg)
+{
+	struct console_client	*c = arg;
+
+	if (!console_pending(c))
+		return;
+	cons.stats.auth_timeouts++;
+	console_err(c, "authentication timeout");
+	console_end(c, "authentication timeout", 1);
+}
+
+/*
+ * Before a new client counts: while auth_max_clients clients wait to log
+ * in, push out the oldest of the address that holds most of them, so
+ * that a newcomer (the operator) always gets in and an address that
+ * holds many waiting clients loses them first.
+ */
+static void
+console_make_room(void)
+{
+	struct console_client	*c, *o, *victim;
+	int			 n, most, pending;
+
+	for (;;) {
+		victim = NULL;
+		most = pending = 0;
+		TAILQ_FOREACH(c, &cons.clients, entry) {
+			if (!console_pending(c))
+				continue;
+			pending++;
+			n = 0;
+			TAILQ_FOREACH(o, &cons.clients, entry) {
+				if (console_pending(o) &&
+				    strcmp(o->host, c->host) == 0)
+					n++;
+			}
+			if (n > most) {		/* the list is oldest first */
+				most = n;
+				victim = c;
+			}
+		}
+		if (pending < cons.auth_max_clients || victim == NULL)
+			return;
+		cons.stats.evicted++;
+		console_err(victim, "too many clients waiting to log in");
+		console_end(victim, "pushed out before login", 1);
+	}
+}
+
+/*
+ * auth <password> (a password is set): refused unchecked while the
+ * address is locked; otherwise checked, and a failure counted.
+ */
 void
 console_auth(struct console_client *c, const char *password)
 {
 	struct console_host	*h;
 	struct logline		 l;
 	struct timeval		 tv;
-	int			 delay;
+	uint64_t		 now = now_ms(), wait;
 
+	h = console_host(c->host, 0);
+	if ((wait = console_locked(h, now)) > 0) {
+		if (c->authed)
+			console_pending_start(c);
+		c->authed = 0;
+		cons.stats.auth_refused++;
+		lf_begin(&l, LOG_L_WARN, "admin_auth");
+		lf_str(&l, "result", "refused");
+		lf_str(&l, "addr", c->addr);
+		lf_int(&l, "client", c->id);
+		lf_int(&l, "retry_ms", wait);
+		lf_emit(&l);
+		console_err(c, "too many failed logins; try again in %llu s",
+		    (unsigned long long)(wait + 999) / 1000);
+		return;
+	}
 	if (console_password_ok(password)) {
 		c->authed = 1;
-		if ((h = console_host(c->host, 0)) != NULL)
+		evtimer_del(c->deadline);
+		if (h != NULL && h != &cons.overflow)
 			memset(h, 0, sizeof *h);
 		lf_begin(&l, LOG_L_INFO, "admin_auth");
 		lf_str(&l, "result", "ok");
@@ -926,10 +1116,13 @@ console_auth(struct console_client *c, const char *password)
 		console_ok(c);
 		return;
 	}
+	if (c->authed)
+		console_pending_start(c);
 	c->authed = 0;
 	h = console_host(c->host, 1);
 	h->failures++;
-	h->last = time(NULL);
+	h->last = now;
+	h->released = 0;
 	c->failures = h->failures;
 	cons.stats.auth_failures++;
 	lf_begin(&l, LOG_L_WARN, "admin_auth");
@@ -938,15 +1131,12 @@ console_auth(struct console_client *c, const char *password)
 	lf_int(&l, "client", c->id);
 	lf_int(&l, "failures", h->failures);
 	lf_emit(&l);
-	if (h->failures <= CONSOLE_AUTH_FREE) {
+	if ((wait = console_locked(h, now)) == 0) {
 		console_err(c, "authentication failed");
 		return;
 	}
-	delay = h->failures - CONSOLE_AUTH_FREE;
-	if (delay > CONSOLE_AUTH_DELAY_MAX)
-		delay = CONSOLE_AUTH_DELAY_MAX;
-	tv.tv_sec = delay;
-	tv.tv_usec = 0;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = (wait % 1000) * 1000;
 	c->busy = B_DELAY;
 	console_timeouts(c);
 	evtimer_add(c->timer, &tv);

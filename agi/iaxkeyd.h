@@ -270,6 +270,9 @@ struct console_stats {
 	int		clients;	/* counted against max_clients */
 	int		watchers;
 	uint64_t	refused, auth_failures, watch_dropped;
+	uint64_t	auth_refused;	/* during a lock, unchecked */
+	uint64_t	auth_timeouts;	/* not logged in in time */
+	uint64_t	evicted;	/* pushed out before login */
 };
 int		 console_init(struct event_base *, const struct conf *,
 		    char **);

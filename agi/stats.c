@@ -236,6 +236,9 @@ stats_text(const struct stats_sink *sk)
 	stats_line(sk, "admin_auth_failures %llu", U(cs->auth_failures));
 	stats_line(sk, "admin_watchers %d", cs->watchers);
 	stats_line(sk, "admin_watch_dropped %llu", U(cs->watch_dropped));
+	stats_line(sk, "admin_auth_refused %llu", U(cs->auth_refused));
+	stats_line(sk, "admin_auth_timeouts %llu", U(cs->auth_timeouts));
+	stats_line(sk, "admin_unauth_evicted %llu", U(cs->evicted));
 	for (i = 0; i < stats_nscripts; i++) {
 		sc = &stats_scripts[i];
 		for (j = 0; j < sc->nstatus; j++)
@@ -374,6 +377,15 @@ stats_prometheus(const struct stats_sink *sk)
 	    "dropped for slow console watchers.");
 	P("iaxkeyd_admin_watch_dropped_lines_total %llu",
 	    U(cs->watch_dropped));
+	META("admin_auth_refused_total", "counter", "Console logins "
+	    "refused unchecked while the address was locked.");
+	P("iaxkeyd_admin_auth_refused_total %llu", U(cs->auth_refused));
+	META("admin_auth_timeouts_total", "counter", "Console clients "
+	    "closed for not logging in in time.");
+	P("iaxkeyd_admin_auth_timeouts_total %llu", U(cs->auth_timeouts));
+	META("admin_unauth_evicted_total", "counter", "Console clients "
+	    "pushed out before logging in.");
+	P("iaxkeyd_admin_unauth_evicted_total %llu", U(cs->evicted));
 #undef META
 #undef P
 }
