@@ -49,6 +49,147 @@ struct stats_sink {
 	void		*arg;
 };
 
+/* The daemon's counters, read at once by stats_snapshot(). */
+enum stats_value {
+	SV_SESSIONS_ACCEPTED, SV_SESSIONS_ENDED, SV_SESSIONS_ACTIVE,
+	SV_PROTOCOL_ERRORS, SV_TIMEOUTS, SV_LISTENER_PAUSED,
+	SV_RELOADS_OK, SV_RELOADS_FAILED, SV_RELOADS_REFUSED,
+	SV_RELOAD_WRITE_FAILURES, SV_RELOAD_LAST_MS, SV_RELOAD_LAST_OK,
+	SV_KEY_REQUESTS, SV_KEY_FETCHES_OK, SV_KEY_FETCHES_FAILED,
+	SV_KEY_FETCHES_INFLIGHT, SV_KEYS_INSTALLED, SV_KEY_NEGATIVE_HITS,
+	SV_KEY_RATE_LIMITED,
+	SV_SYNC_ROUNDS, SV_SYNC_FAILED, SV_SYNC_FETCHED, SV_SYNC_REMOVED,
+	SV_PEERS_FILE_WRITES,
+	SV_ADMIN_CLIENTS, SV_ADMIN_REFUSED, SV_ADMIN_AUTH_FAILURES,
+	SV_ADMIN_WATCHERS, SV_ADMIN_WATCH_DROPPED, SV_ADMIN_AUTH_REFUSED,
+	SV_ADMIN_AUTH_TIMEOUTS, SV_ADMIN_UNAUTH_EVICTED,
+	SV_MAX
+};
+
+/* The text format: "name value", in this order. */
+static const struct {
+	const char		*name;
+	enum stats_value	 v;
+} stats_text_rows[] = {
+	{ "sessions_accepted", SV_SESSIONS_ACCEPTED },
+	{ "sessions_ended", SV_SESSIONS_ENDED },
+	{ "sessions_active", SV_SESSIONS_ACTIVE },
+	{ "protocol_errors", SV_PROTOCOL_ERRORS },
+	{ "timeouts", SV_TIMEOUTS },
+	{ "listener_paused", SV_LISTENER_PAUSED },
+	{ "reloads_ok", SV_RELOADS_OK },
+	{ "reloads_failed", SV_RELOADS_FAILED },
+	{ "reloads_refused", SV_RELOADS_REFUSED },
+	{ "reload_write_failures", SV_RELOAD_WRITE_FAILURES },
+	{ "reload_last_ms", SV_RELOAD_LAST_MS },
+	{ "key_requests", SV_KEY_REQUESTS },
+	{ "key_fetches_ok", SV_KEY_FETCHES_OK },
+	{ "key_fetches_failed", SV_KEY_FETCHES_FAILED },
+	{ "key_fetches_inflight", SV_KEY_FETCHES_INFLIGHT },
+	{ "keys_installed", SV_KEYS_INSTALLED },
+	{ "key_negative_hits", SV_KEY_NEGATIVE_HITS },
+	{ "key_rate_limited", SV_KEY_RATE_LIMITED },
+	{ "sync_rounds", SV_SYNC_ROUNDS },
+	{ "sync_failed", SV_SYNC_FAILED },
+	{ "sync_fetched", SV_SYNC_FETCHED },
+	{ "sync_removed", SV_SYNC_REMOVED },
+	{ "peers_file_writes", SV_PEERS_FILE_WRITES },
+	{ "admin_clients", SV_ADMIN_CLIENTS },
+	{ "admin_refused", SV_ADMIN_REFUSED },
+	{ "admin_auth_failures", SV_ADMIN_AUTH_FAILURES },
+	{ "admin_watchers", SV_ADMIN_WATCHERS },
+	{ "admin_watch_dropped", SV_ADMIN_WATCH_DROPPED },
+	{ "admin_auth_refused", SV_ADMIN_AUTH_REFUSED },
+	{ "admin_auth_timeouts", SV_ADMIN_AUTH_TIMEOUTS },
+	{ "admin_unauth_evicted", SV_ADMIN_UNAUTH_EVICTED },
+};
+
+/*
+ * One series of the Prometheus exposition: iaxkeyd_<name>{<labels>}.  A
+ * row with a type starts a family (HELP and TYPE lines); one without adds
+ * a series to the family above.  ms: the value is in ms, shown in
+ * seconds.
+ */
+struct stats_prom {
+	const char		*name;
+	const char		*labels;
+	const char		*type;
+	const char		*help;
+	enum stats_value	 v;
+	int			 ms;
+};
+#define C	"counter"
+#define G	"gauge"
+
+/* Before the per-script families. */
+static const struct stats_prom stats_prom_head[] = {
+	{ "sessions_active", NULL, G, "AGI sessions counted against "
+	  "max_sessions.", SV_SESSIONS_ACTIVE, 0 },
+	{ "sessions_accepted_total", NULL, C, "AGI connections accepted.",
+	  SV_SESSIONS_ACCEPTED, 0 },
+};
+
+/* After them. */
+static const struct stats_prom stats_prom_tail[] = {
+	{ "protocol_errors_total", NULL, C, "AGI protocol errors.",
+	  SV_PROTOCOL_ERRORS, 0 },
+	{ "session_timeouts_total", NULL, C, "AGI sessions ended by a "
+	  "deadline.", SV_TIMEOUTS, 0 },
+	{ "listener_paused_total", NULL, C, "Times the AGI listener closed "
+	  "at max_sessions.", SV_LISTENER_PAUSED, 0 },
+	{ "reloads_total", "result=\"ok\"", C, "Module reloads, by result.",
+	  SV_RELOADS_OK, 0 },
+	{ "reloads_total", "result=\"failed\"", NULL, NULL,
+	  SV_RELOADS_FAILED, 0 },
+	{ "reloads_refused_total", NULL, C, "Reload attempts refused by "
+	  "Asterisk and retried.", SV_RELOADS_REFUSED, 0 },
+	{ "reload_write_failures_total", NULL, C, "Generated files that "
+	  "could not be written.", SV_RELOAD_WRITE_FAILURES, 0 },
+	{ "reload_last_duration_seconds", NULL, G, "Duration of the last "
+	  "reload.", SV_RELOAD_LAST_MS, 1 },
+	{ "reload_last_success", NULL, G, "1 when the last reload "
+	  "succeeded.", SV_RELOAD_LAST_OK, 0 },
+	{ "key_requests_total", NULL, C, "Key server requests.",
+	  SV_KEY_REQUESTS, 0 },
+	{ "key_fetches_total", "result=\"ok\"", C, "Key fetches ended, by "
+	  "result.", SV_KEY_FETCHES_OK, 0 },
+	{ "key_fetches_total", "result=\"failed\"", NULL, NULL,
+	  SV_KEY_FETCHES_FAILED, 0 },
+	{ "key_fetches_inflight", NULL, G, "Key server requests running.",
+	  SV_KEY_FETCHES_INFLIGHT, 0 },
+	{ "keys_installed_total", NULL, C, "Keys installed or updated.",
+	  SV_KEYS_INSTALLED, 0 },
+	{ "key_negative_hits_total", NULL, C, "Fetches answered from the "
+	  "404 cache.", SV_KEY_NEGATIVE_HITS, 0 },
+	{ "key_rate_limited_total", NULL, C, "Fetches refused by the "
+	  "per-node rate limit.", SV_KEY_RATE_LIMITED, 0 },
+	{ "sync_rounds_total", NULL, C, "Periodic sync rounds.",
+	  SV_SYNC_ROUNDS, 0 },
+	{ "sync_failures_total", NULL, C, "Periodic sync rounds that "
+	  "failed.", SV_SYNC_FAILED, 0 },
+	{ "sync_fetched_total", NULL, C, "Keys fetched by sync.",
+	  SV_SYNC_FETCHED, 0 },
+	{ "sync_removed_total", NULL, C, "Keys removed by sync.",
+	  SV_SYNC_REMOVED, 0 },
+	{ "peers_file_writes_total", NULL, C, "Writes of the peers file.",
+	  SV_PEERS_FILE_WRITES, 0 },
+	{ "admin_clients", NULL, G, "Console clients connected.",
+	  SV_ADMIN_CLIENTS, 0 },
+	{ "admin_auth_failures_total", NULL, C, "Failed console logins.",
+	  SV_ADMIN_AUTH_FAILURES, 0 },
+	{ "admin_watch_dropped_lines_total", NULL, C, "Log lines dropped "
+	  "for slow console watchers.", SV_ADMIN_WATCH_DROPPED, 0 },
+	{ "admin_auth_refused_total", NULL, C, "Console logins refused "
+	  "unchecked while the address was locked.", SV_ADMIN_AUTH_REFUSED,
+	  0 },
+	{ "admin_auth_timeouts_total", NULL, C, "Console clients closed for "
+	  "not logging in in time.", SV_ADMIN_AUTH_TIMEOUTS, 0 },
+	{ "admin_unauth_evicted_total", NULL, C, "Console clients pushed "
+	  "out before logging in.", SV_ADMIN_UNAUTH_EVICTED, 0 },
+};
+#undef C
+#undef G
+
 static struct stats_script	stats_scripts[STATS_SCRIPTS];
 static int			stats_nscripts;
 
@@ -56,7 +197,13 @@ static struct stats_script *stats_script(const char *);
 static uint64_t	stats_percentile(const struct stats_script *, unsigned);
 static void	stats_line(const struct stats_sink *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+static void	stats_snapshot(long long *);
 static void	stats_text(const struct stats_sink *);
+static void	stats_prom_meta(const struct stats_sink *, const char *,
+		    const char *, const char *);
+static void	stats_prom_rows(const struct stats_sink *,
+		    const struct stats_prom *, size_t, const long long *);
+static void	stats_prom_scripts(const struct stats_sink *);
 static void	stats_prometheus(const struct stats_sink *);
 
 /* The statistics of a script, created when there is room. */
@@ -171,6 +318,50 @@ stats_outcomes(void (*fn)(void *, const char *, const char *), void *arg)
 	}
 }
 
+/* Read every counter once, into v[SV_MAX]. */
+static void
+stats_snapshot(long long *v)
+{
+	const struct server_stats	*ss = server_stats();
+	const struct reload_stats	*rs = reload_stats();
+	const struct keys_stats		*ks = keys_stats();
+	const struct sync_stats		*sy = sync_stats();
+	const struct console_stats	*cs = console_stats();
+
+	v[SV_SESSIONS_ACCEPTED] = ss->accepted;
+	v[SV_SESSIONS_ENDED] = ss->ended;
+	v[SV_SESSIONS_ACTIVE] = server_active();
+	v[SV_PROTOCOL_ERRORS] = ss->protocol_errors;
+	v[SV_TIMEOUTS] = ss->timeouts;
+	v[SV_LISTENER_PAUSED] = ss->paused;
+	v[SV_RELOADS_OK] = rs->ok;
+	v[SV_RELOADS_FAILED] = rs->failed;
+	v[SV_RELOADS_REFUSED] = rs->refused;
+	v[SV_RELOAD_WRITE_FAILURES] = rs->write_failures;
+	v[SV_RELOAD_LAST_MS] = rs->last_ms;
+	v[SV_RELOAD_LAST_OK] = rs->last_ok ? 1 : 0;
+	v[SV_KEY_REQUESTS] = ks->requests;
+	v[SV_KEY_FETCHES_OK] = ks->ok;
+	v[SV_KEY_FETCHES_FAILED] = ks->failed;
+	v[SV_KEY_FETCHES_INFLIGHT] = ks->inflight;
+	v[SV_KEYS_INSTALLED] = ks->installed;
+	v[SV_KEY_NEGATIVE_HITS] = ks->negative;
+	v[SV_KEY_RATE_LIMITED] = ks->rate_limited;
+	v[SV_SYNC_ROUNDS] = sy->rounds;
+	v[SV_SYNC_FAILED] = sy->failed;
+	v[SV_SYNC_FETCHED] = sy->fetched;
+	v[SV_SYNC_REMOVED] = sy->removed;
+	v[SV_PEERS_FILE_WRITES] = peers_writes();
+	v[SV_ADMIN_CLIENTS] = cs->clients;
+	v[SV_ADMIN_REFUSED] = cs->refused;
+	v[SV_ADMIN_AUTH_FAILURES] = cs->auth_failures;
+	v[SV_ADMIN_WATCHERS] = cs->watchers;
+	v[SV_ADMIN_WATCH_DROPPED] = cs->watch_dropped;
+	v[SV_ADMIN_AUTH_REFUSED] = cs->auth_refused;
+	v[SV_ADMIN_AUTH_TIMEOUTS] = cs->auth_timeouts;
+	v[SV_ADMIN_UNAUTH_EVICTED] = cs->evicted;
+}
+
 /* Format one line and hand it to the sink. */
 static void
 stats_line(const struct stats_sink *sk, const char *fmt, ...)
@@ -200,45 +391,16 @@ stats_emit(enum stats_format fmt, stats_out out, void *arg)
 static void
 stats_text(const struct stats_sink *sk)
 {
-	const struct server_stats	*ss = server_stats();
-	const struct reload_stats	*rs = reload_stats();
-	const struct keys_stats		*ks = keys_stats();
-	const struct sync_stats		*sy = sync_stats();
-	const struct console_stats	*cs = console_stats();
 	const struct stats_script	*sc;
+	long long			 v[SV_MAX];
+	size_t				 k;
 	int				 i, j;
 
-	stats_line(sk, "sessions_accepted %llu", U(ss->accepted));
-	stats_line(sk, "sessions_ended %llu", U(ss->ended));
-	stats_line(sk, "sessions_active %d", server_active());
-	stats_line(sk, "protocol_errors %llu", U(ss->protocol_errors));
-	stats_line(sk, "timeouts %llu", U(ss->timeouts));
-	stats_line(sk, "listener_paused %llu", U(ss->paused));
-	stats_line(sk, "reloads_ok %llu", U(rs->ok));
-	stats_line(sk, "reloads_failed %llu", U(rs->failed));
-	stats_line(sk, "reloads_refused %llu", U(rs->refused));
-	stats_line(sk, "reload_write_failures %llu", U(rs->write_failures));
-	stats_line(sk, "reload_last_ms %d", rs->last_ms);
-	stats_line(sk, "key_requests %llu", U(ks->requests));
-	stats_line(sk, "key_fetches_ok %llu", U(ks->ok));
-	stats_line(sk, "key_fetches_failed %llu", U(ks->failed));
-	stats_line(sk, "key_fetches_inflight %d", ks->inflight);
-	stats_line(sk, "keys_installed %llu", U(ks->installed));
-	stats_line(sk, "key_negative_hits %llu", U(ks->negative));
-	stats_line(sk, "key_rate_limited %llu", U(ks->rate_limited));
-	stats_line(sk, "sync_rounds %llu", U(sy->rounds));
-	stats_line(sk, "sync_failed %llu", U(sy->failed));
-	stats_line(sk, "sync_fetched %llu", U(sy->fetched));
-	stats_line(sk, "sync_removed %llu", U(sy->removed));
-	stats_line(sk, "peers_file_writes %llu", U(peers_writes()));
-	stats_line(sk, "admin_clients %d", cs->clients);
-	stats_line(sk, "admin_refused %llu", U(cs->refused));
-	stats_line(sk, "admin_auth_failures %llu", U(cs->auth_failures));
-	stats_line(sk, "admin_watchers %d", cs->watchers);
-	stats_line(sk, "admin_watch_dropped %llu", U(cs->watch_dropped));
-	stats_line(sk, "admin_auth_refused %llu", U(cs->auth_refused));
-	stats_line(sk, "admin_auth_timeouts %llu", U(cs->auth_timeouts));
-	stats_line(sk, "admin_unauth_evicted %llu", U(cs->evicted));
+	stats_snapshot(v);
+	for (k = 0; k < sizeof stats_text_rows / sizeof stats_text_rows[0];
+	    k++)
+		stats_line(sk, "%s %lld", stats_text_rows[k].name,
+		    v[stats_text_rows[k].v]);
 	for (i = 0; i < stats_nscripts; i++) {
 		sc = &stats_scripts[i];
 		for (j = 0; j < sc->nstatus; j++)
@@ -255,137 +417,99 @@ stats_text(const struct stats_sink *sk)
 	}
 }
 
-/* The Prometheus text exposition. */
+/* The HELP and TYPE lines of a metric family. */
 static void
-stats_prometheus(const struct stats_sink *sk)
+stats_prom_meta(const struct stats_sink *sk, const char *name,
+    const char *type, const char *help)
 {
-	const struct server_stats	*ss = server_stats();
-	const struct reload_stats	*rs = reload_stats();
-	const struct keys_stats		*ks = keys_stats();
-	const struct sync_stats		*sy = sync_stats();
-	const struct console_stats	*cs = console_stats();
+	stats_line(sk, "# HELP iaxkeyd_%s %s", name, help);
+	stats_line(sk, "# TYPE iaxkeyd_%s %s", name, type);
+}
+
+/* Rows of the Prometheus table, with the values of snapshot v. */
+static void
+stats_prom_rows(const struct stats_sink *sk, const struct stats_prom *rows,
+    size_t n, const long long *v)
+{
+	const struct stats_prom	*r;
+	size_t			 k;
+
+	for (k = 0; k < n; k++) {
+		r = &rows[k];
+		if (r->type != NULL)
+			stats_prom_meta(sk, r->name, r->type, r->help);
+		if (r->ms)
+			stats_line(sk, "iaxkeyd_%s%s%s%s %lld.%03lld", r->name,
+			    r->labels != NULL ? "{" : "", r->labels != NULL ?
+			    r->labels : "", r->labels != NULL ? "}" : "",
+			    v[r->v] / 1000, v[r->v] % 1000);
+		else
+			stats_line(sk, "iaxkeyd_%s%s%s%s %lld", r->name,
+			    r->labels != NULL ? "{" : "", r->labels != NULL ?
+			    r->labels : "", r->labels != NULL ? "}" : "",
+			    v[r->v]);
+	}
+}
+
+/* Sessions by script and status, and their duration histograms. */
+static void
+stats_prom_scripts(const struct stats_sink *sk)
+{
 	const struct stats_script	*sc;
 	uint64_t			 cum;
-	long long			 up;
 	int				 i, j;
 	size_t				 b;
 
-#define P(...)	stats_line(sk, __VA_ARGS__)
-#define META(name, type, help) do {					\
-	P("# HELP iaxkeyd_" name " " help);				\
-	P("# TYPE iaxkeyd_" name " " type);				\
-} while (0)
-	up = (long long)time(NULL) - (long long)ikd->started.tv_sec;
-	META("build_info", "gauge", "Version of the running daemon.");
-	P("iaxkeyd_build_info{version=\"%s\"} 1", IAXKEYD_VERSION);
-	META("uptime_seconds", "gauge", "Seconds since the daemon started.");
-	P("iaxkeyd_uptime_seconds %lld", up < 0 ? 0 : up);
-	META("sessions_active", "gauge", "AGI sessions counted against "
-	    "max_sessions.");
-	P("iaxkeyd_sessions_active %d", server_active());
-	META("sessions_accepted_total", "counter", "AGI connections "
-	    "accepted.");
-	P("iaxkeyd_sessions_accepted_total %llu", U(ss->accepted));
-	META("sessions_total", "counter", "AGI sessions ended, by script "
-	    "and status.");
+	stats_prom_meta(sk, "sessions_total", "counter", "AGI sessions "
+	    "ended, by script and status.");
 	for (i = 0; i < stats_nscripts; i++) {
 		sc = &stats_scripts[i];
 		for (j = 0; j < sc->nstatus; j++)
-			P("iaxkeyd_sessions_total{script=\"%s\","
+			stats_line(sk, "iaxkeyd_sessions_total{script=\"%s\","
 			    "status=\"%s\"} %llu", sc->name,
 			    sc->status[j].name, U(sc->status[j].n));
 	}
-	META("session_duration_seconds", "histogram", "AGI session "
-	    "duration, by script.");
+	stats_prom_meta(sk, "session_duration_seconds", "histogram", "AGI "
+	    "session duration, by script.");
 	for (i = 0; i < stats_nscripts; i++) {
 		sc = &stats_scripts[i];
 		cum = 0;
 		for (b = 0; b < STATS_NBOUNDS; b++) {
 			cum += sc->buckets[b];
-			P("iaxkeyd_session_duration_seconds_bucket{"
+			stats_line(sk, "iaxkeyd_session_duration_seconds_bucket{"
 			    "script=\"%s\",le=\"%u.%03u\"} %llu", sc->name,
 			    stats_bounds[b] / 1000, stats_bounds[b] % 1000,
 			    U(cum));
 		}
-		P("iaxkeyd_session_duration_seconds_bucket{script=\"%s\","
-		    "le=\"+Inf\"} %llu", sc->name, U(sc->count));
-		P("iaxkeyd_session_duration_seconds_sum{script=\"%s\"} "
-		    "%llu.%03llu", sc->name, U(sc->sum_ms / 1000),
-		    U(sc->sum_ms % 1000));
-		P("iaxkeyd_session_duration_seconds_count{script=\"%s\"} "
-		    "%llu", sc->name, U(sc->count));
+		stats_line(sk, "iaxkeyd_session_duration_seconds_bucket{"
+		    "script=\"%s\",le=\"+Inf\"} %llu", sc->name,
+		    U(sc->count));
+		stats_line(sk, "iaxkeyd_session_duration_seconds_sum{"
+		    "script=\"%s\"} %llu.%03llu", sc->name,
+		    U(sc->sum_ms / 1000), U(sc->sum_ms % 1000));
+		stats_line(sk, "iaxkeyd_session_duration_seconds_count{"
+		    "script=\"%s\"} %llu", sc->name, U(sc->count));
 	}
-	META("protocol_errors_total", "counter", "AGI protocol errors.");
-	P("iaxkeyd_protocol_errors_total %llu", U(ss->protocol_errors));
-	META("session_timeouts_total", "counter", "AGI sessions ended by a "
-	    "deadline.");
-	P("iaxkeyd_session_timeouts_total %llu", U(ss->timeouts));
-	META("listener_paused_total", "counter", "Times the AGI listener "
-	    "closed at max_sessions.");
-	P("iaxkeyd_listener_paused_total %llu", U(ss->paused));
-	META("reloads_total", "counter", "Module reloads, by result.");
-	P("iaxkeyd_reloads_total{result=\"ok\"} %llu", U(rs->ok));
-	P("iaxkeyd_reloads_total{result=\"failed\"} %llu", U(rs->failed));
-	META("reloads_refused_total", "counter", "Reload attempts refused "
-	    "by Asterisk and retried.");
-	P("iaxkeyd_reloads_refused_total %llu", U(rs->refused));
-	META("reload_write_failures_total", "counter", "Generated files "
-	    "that could not be written.");
-	P("iaxkeyd_reload_write_failures_total %llu", U(rs->write_failures));
-	META("reload_last_duration_seconds", "gauge", "Duration of the last "
-	    "reload.");
-	P("iaxkeyd_reload_last_duration_seconds %d.%03d", rs->last_ms / 1000,
-	    rs->last_ms % 1000);
-	META("reload_last_success", "gauge", "1 when the last reload "
-	    "succeeded.");
-	P("iaxkeyd_reload_last_success %d", rs->last_ok ? 1 : 0);
-	META("key_requests_total", "counter", "Key server requests.");
-	P("iaxkeyd_key_requests_total %llu", U(ks->requests));
-	META("key_fetches_total", "counter", "Key fetches ended, by result.");
-	P("iaxkeyd_key_fetches_total{result=\"ok\"} %llu", U(ks->ok));
-	P("iaxkeyd_key_fetches_total{result=\"failed\"} %llu", U(ks->failed));
-	META("key_fetches_inflight", "gauge", "Key server requests "
-	    "running.");
-	P("iaxkeyd_key_fetches_inflight %d", ks->inflight);
-	META("keys_installed_total", "counter", "Keys installed or "
-	    "updated.");
-	P("iaxkeyd_keys_installed_total %llu", U(ks->installed));
-	META("key_negative_hits_total", "counter", "Fetches answered from "
-	    "the 404 cache.");
-	P("iaxkeyd_key_negative_hits_total %llu", U(ks->negative));
-	META("key_rate_limited_total", "counter", "Fetches refused by the "
-	    "per-node rate limit.");
-	P("iaxkeyd_key_rate_limited_total %llu", U(ks->rate_limited));
-	META("sync_rounds_total", "counter", "Periodic sync rounds.");
-	P("iaxkeyd_sync_rounds_total %llu", U(sy->rounds));
-	META("sync_failures_total", "counter", "Periodic sync rounds that "
-	    "failed.");
-	P("iaxkeyd_sync_failures_total %llu", U(sy->failed));
-	META("sync_fetched_total", "counter", "Keys fetched by sync.");
-	P("iaxkeyd_sync_fetched_total %llu", U(sy->fetched));
-	META("sync_removed_total", "counter", "Keys removed by sync.");
-	P("iaxkeyd_sync_removed_total %llu", U(sy->removed));
-	META("peers_file_writes_total", "counter", "Writes of the peers "
-	    "file.");
-	P("iaxkeyd_peers_file_writes_total %llu", U(peers_writes()));
-	META("admin_clients", "gauge", "Console clients connected.");
-	P("iaxkeyd_admin_clients %d", cs->clients);
-	META("admin_auth_failures_total", "counter", "Failed console "
-	    "logins.");
-	P("iaxkeyd_admin_auth_failures_total %llu", U(cs->auth_failures));
-	META("admin_watch_dropped_lines_total", "counter", "Log lines "
-	    "dropped for slow console watchers.");
-	P("iaxkeyd_admin_watch_dropped_lines_total %llu",
-	    U(cs->watch_dropped));
-	META("admin_auth_refused_total", "counter", "Console logins "
-	    "refused unchecked while the address was locked.");
-	P("iaxkeyd_admin_auth_refused_total %llu", U(cs->auth_refused));
-	META("admin_auth_timeouts_total", "counter", "Console clients "
-	    "closed for not logging in in time.");
-	P("iaxkeyd_admin_auth_timeouts_total %llu", U(cs->auth_timeouts));
-	META("admin_unauth_evicted_total", "counter", "Console clients "
-	    "pushed out before logging in.");
-	P("iaxkeyd_admin_unauth_evicted_total %llu", U(cs->evicted));
-#undef META
-#undef P
+}
+
+/* The Prometheus text exposition. */
+static void
+stats_prometheus(const struct stats_sink *sk)
+{
+	long long	v[SV_MAX], up;
+
+	stats_snapshot(v);
+	up = (long long)time(NULL) - (long long)ikd->started.tv_sec;
+	stats_prom_meta(sk, "build_info", "gauge", "Version of the running "
+	    "daemon.");
+	stats_line(sk, "iaxkeyd_build_info{version=\"%s\"} 1",
+	    IAXKEYD_VERSION);
+	stats_prom_meta(sk, "uptime_seconds", "gauge", "Seconds since the "
+	    "daemon started.");
+	stats_line(sk, "iaxkeyd_uptime_seconds %lld", up < 0 ? 0 : up);
+	stats_prom_rows(sk, stats_prom_head, sizeof stats_prom_head /
+	    sizeof stats_prom_head[0], v);
+	stats_prom_scripts(sk);
+	stats_prom_rows(sk, stats_prom_tail, sizeof stats_prom_tail /
+	    sizeof stats_prom_tail[0], v);
 }

@@ -8,11 +8,6 @@
 
 GUESSES=44
 
-# Read one reply line from descriptor $1 into $r_line (bounded).
-reply_line() {
-	IFS= read -r -t 10 -u "$1" r_line
-}
-
 test_expect 'daemon with a 3-character password, a 10-minute lock' '
 	admin_conf <<-EOF &&
 	listen = 127.0.0.1:0
@@ -32,7 +27,7 @@ test_expect "$GUESSES guesses over fresh connections: 4 checked, the rest refuse
 		printf "auth g%03d\n" $i >&3 &&
 		wait_count "event=admin_auth " $i || break
 		if [ $i -ne 4 ]; then
-			reply_line 3 && echo "$r_line" >>replies || break
+			adm_line 3 && echo "$r_line" >>replies || break
 		fi
 		exec 3<&-
 		i=$((i + 1))

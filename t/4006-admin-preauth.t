@@ -8,20 +8,6 @@
 
 IDLE=7
 
-# Read one reply line from descriptor $1 into $r_line (bounded).
-reply_line() {
-	IFS= read -r -t 10 -u "$1" r_line
-}
-
-# Read one reply from descriptor $1: its lines up to the final one.
-reply() {
-	while IFS= read -r -t 10 -u "$1" r_line; do
-		echo "$r_line"
-		case $r_line in OK|ERR\ *) return 0 ;; esac
-	done
-	return 1
-}
-
 # Close descriptors 3 to 9.
 close_all() {
 	for fd in 3 4 5 6 7 8 9; do
@@ -50,7 +36,7 @@ test_expect "$IDLE idle connections: the oldest are pushed out, 3 wait" '
 	[ $fd -eq $((3 + IDLE)) ] &&
 	pushed=0 &&
 	for fd in 3 4 5 6; do
-		reply_line $fd &&
+		adm_line $fd &&
 		[ "$r_line" = "ERR too many clients waiting to log in" ] &&
 		pushed=$((pushed + 1))
 	done &&
@@ -72,7 +58,7 @@ test_expect 'an operator who connects afterwards logs in' '
 test_expect 'a logged-in client is never pushed out by idle ones' '
 	close_all &&
 	exec 3<>"/dev/tcp/127.0.0.1/$ADMIN_PORT" &&
-	printf "auth s3c\n" >&3 && reply 3 >r && [ "$(cat r)" = OK ] &&
+	printf "auth s3c\n" >&3 && adm_reply 3 >r && [ "$(cat r)" = OK ] &&
 	n=$(count_log "event=admin_open ") && n0=$n &&
 	for fd in 4 5 6 7 8; do
 		eval "exec $fd<>/dev/tcp/127.0.0.1/$ADMIN_PORT" &&
@@ -80,9 +66,9 @@ test_expect 'a logged-in client is never pushed out by idle ones' '
 		n=$((n + 1))
 	done &&
 	[ $n = $((n0 + 5)) ] &&
-	printf "status\n" >&3 && reply 3 >r && grep -q "^  version" r &&
+	printf "status\n" >&3 && adm_reply 3 >r && grep -q "^  version" r &&
 	tail -n 1 r | grep -qx OK &&
-	printf "quit\n" >&3 && reply 3 >r && [ "$(cat r)" = OK ] &&
+	printf "quit\n" >&3 && adm_reply 3 >r && [ "$(cat r)" = OK ] &&
 	close_all
 '
 
@@ -101,7 +87,7 @@ test_expect 'help does not renew the login deadline' '
 	helps=0 && last= && t_end=$((SECONDS + 60)) &&
 	while [ $SECONDS -lt $t_end ]; do
 		printf "help\n" >&3 2>/dev/null || break
-		reply 3 >r || break
+		adm_reply 3 >r || break
 		last=$(tail -n 1 r)
 		[ "$last" = OK ] || break
 		helps=$((helps + 1))
