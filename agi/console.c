@@ -17,6 +17,7 @@
  *      ▼
  *    open ── line ──► command ── reply ──► open
  *      │                 └── wait / auth delay / watch ──► busy ──► open
+ *      ├── not logged in by the deadline, pushed out ──► flush ──► gone
  *      └── quit, EOF with nothing pending, idle timeout ──► flush ──► gone
  *
  * Login (with [admin] password): a client that has not logged in counts
@@ -65,8 +66,8 @@
 
 #define CONSOLE_BACKLOG		16
 #define CONSOLE_READ_HIGH	(16 * 1024)	/* input kept, at most */
-#define CONSOLE_OUT_LOW		(64 * 1024)	/* write cb below this */
-#define CONSOLE_OUT_MAX		(256 * 1024)	/* then commands wait */
+#define CONSOLE_OUT_LOW		(64 * 1024)	/* write cb below */
+#define CONSOLE_OUT_MAX		(256 * 1024)	/* commands wait */
 #define CONSOLE_WATCH_MAX	(256 * 1024)	/* watch: drop past */
 #define CONSOLE_LINGER_MS	2000
 #define CONSOLE_CAPTURE_MAX	(16 * 1024)
@@ -96,7 +97,7 @@ struct console_client {
 	struct event		*resume;	/* run queued input */
 	struct event		*deadline;	/* log in before */
 	char			 addr[ADDR_STR_MAX];
-	char			 host[CONSOLE_HOST_MAX];	/* failure key */
+	char			 host[CONSOLE_HOST_MAX]; /* failures key */
 	uint64_t		 t_open;
 	unsigned		 commands;
 
@@ -120,7 +121,7 @@ TAILQ_HEAD(console_clients, console_client);
 struct console_host {
 	char		host[CONSOLE_HOST_MAX];
 	int		failures;
-	int		released;	/* the lock ended with its held ERR */
+	int		released;	/* lock ended with its held ERR */
 	uint64_t	last;		/* ms, the last checked failure */
 };
 
@@ -249,8 +250,9 @@ console_init(struct event_base *base, const struct conf *conf, char **cause)
 /*
  * Apply a configuration: limits and password at once (a changed password
  * logs every client out, and its login deadline starts; without one,
- * clients that are not on loopback are closed); a new listen address is bound before the old listener
- * closes, and when that fails the old one stays.
+ * clients that are not on loopback are closed); a new listen address is
+ * bound before the old listener closes, and when that fails the old one
+ * stays.
  */
 void
 console_apply(const struct conf *conf)
@@ -1062,7 +1064,7 @@ console_make_room(void)
 				    strcmp(o->host, c->host) == 0)
 					n++;
 			}
-			if (n > most) {		/* the list is oldest first */
+			if (n > most) {	/* the list is oldest first */
 				most = n;
 				victim = c;
 			}

@@ -476,10 +476,10 @@ stats_prom_scripts(const struct stats_sink *sk)
 		cum = 0;
 		for (b = 0; b < STATS_NBOUNDS; b++) {
 			cum += sc->buckets[b];
-			stats_line(sk, "iaxkeyd_session_duration_seconds_bucket{"
-			    "script=\"%s\",le=\"%u.%03u\"} %llu", sc->name,
-			    stats_bounds[b] / 1000, stats_bounds[b] % 1000,
-			    U(cum));
+			stats_line(sk, "iaxkeyd_session_duration_seconds_"
+			    "bucket{script=\"%s\",le=\"%u.%03u\"} %llu",
+			    sc->name, stats_bounds[b] / 1000,
+			    stats_bounds[b] % 1000, U(cum));
 		}
 		stats_line(sk, "iaxkeyd_session_duration_seconds_bucket{"
 		    "script=\"%s\",le=\"+Inf\"} %llu", sc->name,
