@@ -48,7 +48,7 @@ FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
 
 .SECONDARY: t/lib/tap.o
 .PHONY: all deps need-deps need-fuzz-deps run test check fuzz fuzz-build \
-	bench install install-files clean lint demo
+	bench install install-files clean lint demo e2e
 all: $(PROGS) $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS)
 
 # Rebuild everything when the flags change.
@@ -126,6 +126,13 @@ run: need-deps
 test: need-deps
 	@$(MAKE) --no-print-directory all
 	prove --exec '' -j$(PROVE_JOBS) t/*.t
+
+# The real tier (t/e2e, docs/e2e.md): real Asterisk nodes from
+# ASTERISK_ROOTS or ../shared/asterisk running docs/dialplan.md's blocks.
+E2E_JOBS ?= 2
+e2e: need-deps
+	@$(MAKE) --no-print-directory all
+	prove --exec '' -j$(E2E_JOBS) t/e2e/*.t
 
 # The whole suite again under AddressSanitizer and UBSan, in place.
 check: need-deps

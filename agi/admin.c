@@ -463,6 +463,17 @@ cmd_status(struct console_client *c, int argc, char **argv)
 	    (unsigned long long)rs->refused, rs->ok + rs->failed == 0 ?
 	    "none" : rs->last_ok ? "ok" : "failed", rs->last_ms,
 	    conf_str(ikd->conf, "asterisk:reload"));
+	console_printf(c, "  outbound as  mode %s, RSA leg user %s",
+	    conf_str(ikd->conf, "outbound:mode"),
+	    conf_str(ikd->conf, "outbound:rsa_user"));
+	if (conf_enum(ikd->conf, "inbound:inkeys") == CFG_INKEYS_SHARED)
+		console_printf(c, "  inkeys       shared, on user %s",
+		    conf_str(ikd->conf, "inbound:user"));
+	else
+		console_printf(c, "  inkeys       per-node, sections from %s; "
+		    "first contact on the MD5 user (%s)",
+		    conf_str(ikd->conf, "inbound:template"),
+		    conf_str(ikd->conf, "inbound:user"));
 	console_printf(c, "  key fetches  in flight %d, ok %llu, failed %llu",
 	    ks->inflight, (unsigned long long)ks->ok,
 	    (unsigned long long)ks->failed);

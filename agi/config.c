@@ -23,6 +23,7 @@ static int	cfg_check_list(const char *, char **);
 static int	cfg_check_fallback(const char *, char **);
 static int	cfg_check_key_url(const char *, char **);
 static int	cfg_check_header(const char *, char **);
+static int	cfg_check_rsa_user(const char *, char **);
 static int	cfg_check_command(const char *, char **);
 static int	cfg_check_relfile(const char *, char **);
 static int	cfg_check_host(const char *, char **);
@@ -149,6 +150,10 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  .choices = cfg_mode_choices,
 	  .help = "config: write peers and reload; dialstring: "
 	  "user:secret:[key]@host." },
+	{ "outbound:rsa_user", CONF_STR, .def = "{user}",
+	  .check = cfg_check_rsa_user,
+	  .help = "RSA leg's IAX2 user: {user} (the dial string's) and "
+	  "{node} expand." },
 	{ "outbound:peers_file", CONF_PATH, .def = "iaxkeyd-peers.conf",
 	  .check = cfg_check_relfile,
 	  .help = "Peer file in config_dir, owned by iaxkeyd; #include it "
@@ -417,6 +422,28 @@ cfg_check_header(const char *s, char **cause)
 		;
 	if (*p == '\0')
 		return (cfg_fail(cause, "HTTP header without a value"));
+	return (0);
+}
+
+/* Check the RSA leg's user template: name characters, {user}, {node}. */
+static int
+cfg_check_rsa_user(const char *s, char **cause)
+{
+	const char	*p;
+	size_t		 len = 0;
+
+	for (p = s; *p != '\0'; len++) {
+		if (strncmp(p, "{user}", 6) == 0 ||
+		    strncmp(p, "{node}", 6) == 0)
+			p += 6;
+		else if (cfg_namechar(*p))
+			p++;
+		else
+			return (cfg_fail(cause, "only letters, digits, '.', "
+			    "'_', '-', {user} and {node}"));
+	}
+	if (len == 0 || len > 64)
+		return (cfg_fail(cause, "empty or too long"));
 	return (0);
 }
 

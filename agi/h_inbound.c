@@ -1,7 +1,12 @@
 /*
  * h_inbound: the callee's half.
  *
- *   AGI(agi://127.0.0.1/inbound,<caller-node>[,RSA|MD5])
+ *   AGI(agi://127.0.0.1/inbound[,<caller-node>[,RSA|MD5]])
+ *
+ * What the arguments leave out is asked of Asterisk: the node from
+ * ${IAXVAR(node)} (the caller's iaxkeyd sets it), the method from
+ * ${CHANNEL(auth_method)} or the context lists.  On a per-node RSA leg the
+ * authenticated user section names the node.
  *
  * RSA: the caller's key is loaded; IAXKEY_STATUS=RSA (an old key is
  * refreshed in the background).  MD5: the inbound failure: record the
@@ -19,13 +24,20 @@
 
 #include "agi/config.h"
 #include "agi/iaxkeyd.h"
+#include "lib/astconf.h"
 #include "lib/xmalloc.h"
 
 #define INBOUND_ADDR_MAX	64
+#define INBOUND_BAD_NODE	"caller node: not [A-Za-z0-9._-]{1,64} (79 " \
+				"with key_prefix)"
 
 struct inbound {
 	struct session		*s;
 	char			 node[KEYS_NODE_MAX + 1];
+	const char		*node_src;	/* arg, iaxvar, user */
+	char			 method[8];
+	int			 ask_method;	/* inbound_ask asked for them */
+	int			 ask_node;
 	struct keywaiter	*kw;
 	struct event		*timer;		/* wait_ms */
 	int			 reloading;
@@ -39,8 +51,12 @@ struct inbound {
 static void	inbound_free(void *);
 static void	inbound_method(struct session *, struct inbound *,
 		    const char *);
-static void	inbound_auth_cb(struct session *, const struct agi_reply *,
+static void	inbound_ask(struct session *, struct inbound *);
+static void	inbound_ask_cb(struct session *, const struct agi_reply *,
 		    void *);
+static int	inbound_chan_user(struct session *, char *, size_t);
+static int	inbound_node_user(struct session *, struct inbound *);
+static void	inbound_dispatch(struct session *, struct inbound *);
 static void	inbound_addr_cb(struct session *, const struct agi_reply *,
 		    void *);
 static void	inbound_key_cb(void *, const struct key_result *);
@@ -79,20 +95,39 @@ h_inbound_start(struct session *s)
 	in->t0 = now_ms();
 	s->hdata = in;
 	s->hfree = inbound_free;
-	if (node == NULL || !keys_node_ok(node)) {
-		inbound_end(s, in, "INVALID", "caller node: not "
-		    "[A-Za-z0-9._-]{1,64} (79 with key_prefix)");
+	if (node != NULL && *node != '\0') {
+		if (strlen(node) >= sizeof in->node) {
+			inbound_end(s, in, "INVALID", INBOUND_BAD_NODE);
+			return;
+		}
+		strlcpy_(in->node, node, sizeof in->node);
+		in->node_src = "arg";
+	}
+	if (method != NULL && *method != '\0')
+		snprintf(in->method, sizeof in->method, "%s", method);
+	inbound_ask(s, in);
+}
+
+/*
+ * Ask Asterisk, in one command, for what the arguments left out: the
+ * method (CHANNEL(auth_method), Asterisk 20.20, 22.10, 23.4 and later) and
+ * the node name the caller's iaxkeyd sent (IAXVAR(node)).  On a per-node
+ * RSA leg the authenticated user names the node and nothing is asked.
+ */
+static void
+inbound_ask(struct session *s, struct inbound *in)
+{
+	in->ask_method = in->method[0] == '\0';
+	in->ask_node = in->node[0] == '\0' && !inbound_node_user(s, in);
+	if (!in->ask_method && !in->ask_node) {
+		inbound_dispatch(s, in);
 		return;
 	}
-	strlcpy_(in->node, node, sizeof in->node);
-	if (method != NULL && *method != '\0') {
-		inbound_method(s, in, method);
-		return;
-	}
-	/* Asterisk 20.20, 22.10, 23.4 and later know the method. */
-	if (session_cmd(s, inbound_auth_cb, in,
-	    "GET FULL VARIABLE ${CHANNEL(auth_method)}") == -1)
-		inbound_end(s, in, "ERROR", "cannot ask for the auth method");
+	if (session_cmd(s, inbound_ask_cb, in, "GET FULL VARIABLE %s%s%s",
+	    in->ask_method ? "${CHANNEL(auth_method)}" : "",
+	    in->ask_method && in->ask_node ? "/" : "",
+	    in->ask_node ? "${IAXVAR(node)}" : "") == -1)
+		inbound_end(s, in, "ERROR", "cannot ask Asterisk");
 }
 
 /* 1 when word is in the comma list. */
@@ -115,31 +150,116 @@ inbound_in_list(const char *list, const char *word)
 	return (0);
 }
 
-/* CHANNEL(auth_method), or the context lists when it is empty. */
+/*
+ * The IAX2 user section that took the call, from agi_channel
+ * "IAX2/<user>-<callno>", into buf; 1, or 0 when the channel is not that.
+ */
+static int
+inbound_chan_user(struct session *s, char *buf, size_t size)
+{
+	const char	*chan = agi_env_get(&s->env, "agi_channel");
+	const char	*p, *dash;
+
+	if (chan == NULL || strncmp(chan, "IAX2/", 5) != 0)
+		return (0);
+	p = chan + 5;
+	if ((dash = strrchr(p, '-')) == NULL || dash == p ||
+	    dash[1] == '\0' || strspn(dash + 1, "0123456789") !=
+	    strlen(dash + 1) || (size_t)(dash - p) >= size)
+		return (0);
+	snprintf(buf, size, "%.*s", (int)(dash - p), p);
+	return (astconf_name_ok(buf));
+}
+
+/*
+ * On a per-node RSA leg the IAX2 user that authenticated the call is the
+ * node ("IAX2/<key_prefix><node>-<callno>"): when it names a node whose
+ * key iaxkeyd installed, that is the node, proven by its key.  1 when
+ * taken.
+ */
+static int
+inbound_node_user(struct session *s, struct inbound *in)
+{
+	const char	*prefix = conf_str(ikd->conf, "inbound:key_prefix");
+	char		 user[ASTCONF_NAME_MAX + 1];
+	size_t		 len = strlen(prefix);
+
+	if (strcasecmp(in->method, "RSA") != 0 || conf_enum(ikd->conf,
+	    "inbound:inkeys") != CFG_INKEYS_PER_NODE ||
+	    !inbound_chan_user(s, user, sizeof user) ||
+	    strncmp(user, prefix, len) != 0 || !keys_node_ok(user + len) ||
+	    !keys_installed(user + len))
+		return (0);
+	if (in->node[0] != '\0' && strcmp(in->node, user + len) != 0)
+		log_info("inbound: caller claimed node %s, authenticated as "
+		    "%s", in->node, user + len);
+	strlcpy_(in->node, user + len, sizeof in->node);
+	in->node_src = "user";
+	return (1);
+}
+
+/* The answer to inbound_ask: method and/or node. */
 static void
-inbound_auth_cb(struct session *s, const struct agi_reply *r, void *arg)
+inbound_ask_cb(struct session *s, const struct agi_reply *r, void *arg)
 {
 	struct inbound	*in = arg;
 	const char	*ctx = agi_env_get(&s->env, "agi_context");
-	char		 m[8] = "";
+	const char	*d = r->code == 200 && r->data != NULL ? r->data : "";
+	size_t		 len = r->code == 200 && r->data != NULL ? r->datalen : 0;
+	const char	*node = d;
+	size_t		 mlen = in->ask_method ? len : 0;
 
-	if (r->code == 200 && r->data != NULL && r->datalen > 0 &&
-	    r->datalen < sizeof m)
-		snprintf(m, sizeof m, "%.*s", (int)r->datalen, r->data);
-	if (m[0] == '\0' && ctx != NULL) {
+	if (in->ask_method && in->ask_node) {
+		if ((node = memchr(d, '/', len)) == NULL) {
+			inbound_end(s, in, "ERROR", "unexpected reply");
+			return;
+		}
+		mlen = (size_t)(node++ - d);
+	}
+	if (in->ask_method && mlen > 0 && mlen < sizeof in->method)
+		snprintf(in->method, sizeof in->method, "%.*s", (int)mlen, d);
+	if (in->ask_node) {
+		len -= (size_t)(node - d);
+		if (len >= sizeof in->node) {
+			inbound_end(s, in, "INVALID", INBOUND_BAD_NODE);
+			return;
+		}
+		snprintf(in->node, sizeof in->node, "%.*s", (int)len, node);
+		in->node_src = "iaxvar";
+	}
+	if (in->ask_node && in->node[0] == '\0') {
+		inbound_end(s, in, "INVALID", "caller node: not given, and "
+		    "${IAXVAR(node)} is empty");
+		return;
+	}
+	in->ask_method = in->ask_node = 0;
+	if (in->method[0] == '\0' && ctx != NULL) {
 		if (inbound_in_list(conf_str(ikd->conf, "inbound:rsa_contexts"),
 		    ctx))
-			strlcpy_(m, "RSA", sizeof m);
+			strlcpy_(in->method, "RSA", sizeof in->method);
 		else if (inbound_in_list(conf_str(ikd->conf,
 		    "inbound:md5_contexts"), ctx))
-			strlcpy_(m, "MD5", sizeof m);
+			strlcpy_(in->method, "MD5", sizeof in->method);
 	}
-	if (m[0] == '\0') {
+	if (in->method[0] == '\0') {
 		inbound_end(s, in, "ERROR", "auth method unknown: pass it, or "
 		    "set rsa_contexts and md5_contexts");
 		return;
 	}
-	inbound_method(s, in, m);
+	inbound_dispatch(s, in);
+}
+
+/* Method and node known: check them, prefer the authenticated user. */
+static void
+inbound_dispatch(struct session *s, struct inbound *in)
+{
+	if (in->node_src == NULL || strcmp(in->node_src, "user") != 0)
+		inbound_node_user(s, in);
+	if (in->node[0] == '\0' || !keys_node_ok(in->node)) {
+		inbound_end(s, in, "INVALID", INBOUND_BAD_NODE);
+		return;
+	}
+	inbound_method(s, in, in->method);
 }
 
 /* Dispatch on the authentication method. */
@@ -311,6 +431,7 @@ inbound_end(struct session *s, struct inbound *in, const char *status,
 			    "IAXKEY_KEY", "IAXKEY_FINGERPRINT" };
 	const char	*values[4];
 	int		 fallback = strcmp(status, "FALLBACK") == 0;
+	char		 user[ASTCONF_NAME_MAX + 1];
 
 	values[0] = status;
 	values[1] = reason != NULL ? reason : "";
@@ -333,5 +454,8 @@ inbound_end(struct session *s, struct inbound *in, const char *status,
 	}
 	lf_int(&l, "ms", now_ms() - in->t0);
 	lf_str(&l, "reason", reason);
+	lf_str(&l, "node_src", in->node_src);
+	lf_str(&l, "user", inbound_chan_user(s, user, sizeof user) ? user :
+	    NULL);
 	lf_emit(&l);
 }

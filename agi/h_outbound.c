@@ -27,7 +27,8 @@
 #include "lib/xmalloc.h"
 
 struct outbound {
-	struct dialdest	 d;
+	struct dialdest	 d;		/* the MD5+AES destination, as given */
+	struct dialdest	 rsa;		/* the same with the RSA leg's user */
 	char		 peer[ASTCONF_NAME_MAX + 1];
 	char		 fallback[DIAL_STR_MAX];
 	int		 changed;
@@ -45,6 +46,7 @@ static struct {
 } ownkey;
 
 static int	outbound_ownkey(const char **);
+static int	outbound_rsa_user(const struct dialdest *, char *, size_t);
 static int	outbound_ownkey_pub(const struct stat *, struct rsakey_info *,
 		    char **);
 static void	outbound_reloaded(struct session *, enum reload_result,
@@ -149,6 +151,43 @@ outbound_ownkey(const char **reason)
 	return (ownkey.ok);
 }
 
+/*
+ * The user name of the RSA leg: [outbound] rsa_user with {user} (the dial
+ * string's user) and {node} (this node) replaced; the template was checked
+ * at load.  Returns 0, or -1 when the result is too long.
+ */
+static int
+outbound_rsa_user(const struct dialdest *d, char *buf, size_t size)
+{
+	const char	*p = conf_str(ikd->conf, "outbound:rsa_user");
+	const char	*node = conf_str(ikd->conf, "node:name");
+	size_t		 o = 0, n;
+
+	while (*p != '\0') {
+		if (strncmp(p, "{user}", 6) == 0) {
+			n = strlen(d->user);
+			if (o + n >= size)
+				return (-1);
+			memcpy(buf + o, d->user, n);
+			p += 6;
+		} else if (strncmp(p, "{node}", 6) == 0) {
+			n = strlen(node);
+			if (o + n >= size)
+				return (-1);
+			memcpy(buf + o, node, n);
+			p += 6;
+		} else {
+			n = 1;
+			if (o + n >= size)
+				return (-1);
+			buf[o] = *p++;
+		}
+		o += n;
+	}
+	buf[o] = '\0';
+	return (o == 0 ? -1 : 0);
+}
+
 /* Free the cached key check. */
 void
 h_outbound_free(void)
@@ -201,14 +240,20 @@ h_outbound_start(struct session *s)
 		outbound_end(s, o, "ERROR", o->fallback, reason);
 		return;
 	}
+	o->rsa = o->d;
+	if (outbound_rsa_user(&o->d, o->rsa.user, sizeof o->rsa.user) == -1) {
+		outbound_end(s, o, "INVALID", "", "user: too long for "
+		    "[outbound] rsa_user");
+		return;
+	}
 	if (conf_enum(ikd->conf, "outbound:mode") == CFG_MODE_DIALSTRING) {
-		dialdest_rsa_inline(&o->d, conf_str(ikd->conf, "node:name"),
+		dialdest_rsa_inline(&o->rsa, conf_str(ikd->conf, "node:name"),
 		    buf, sizeof buf);
 		outbound_end(s, o, "OK", buf, NULL);
 		return;
 	}
-	peers_name(&o->d, o->peer, sizeof o->peer);
-	if (peers_ensure(&o->d, o->peer, &gen, &o->changed, &cause) == -1) {
+	peers_name(&o->rsa, o->peer, sizeof o->peer);
+	if (peers_ensure(&o->rsa, o->peer, &gen, &o->changed, &cause) == -1) {
 		outbound_end(s, o, "ERROR", o->fallback, cause);
 		free(cause);
 		return;
@@ -226,7 +271,7 @@ outbound_reloaded(struct session *s, enum reload_result res,
 
 	switch (res) {
 	case RELOAD_R_OK:
-		dialdest_peer(&o->d, o->peer, dial, sizeof dial);
+		dialdest_peer(&o->rsa, o->peer, dial, sizeof dial);
 		outbound_end(s, o, "OK", dial, NULL);
 		break;
 	case RELOAD_R_WRITE:
@@ -238,7 +283,11 @@ outbound_reloaded(struct session *s, enum reload_result res,
 	}
 }
 
-/* Set the variables, log event=outbound, end the session. */
+/*
+ * Set the variables, log event=outbound, end the session.  A value that
+ * holds the secret goes by SET VARIABLE: Asterisk logs the options of every
+ * EXECed application (MSet) at verbosity 3, never SET VARIABLE's value.
+ */
 static void
 outbound_end(struct session *s, struct outbound *o, const char *status,
     const char *dial, const char *reason)
@@ -246,17 +295,31 @@ outbound_end(struct session *s, struct outbound *o, const char *status,
 	struct logline	l;
 	int		ok = strcmp(status, "OK") == 0;
 	int		invalid = strcmp(status, "INVALID") == 0;
+	int		dial_secret = !(ok && o->peer[0] != '\0') &&
+			    *dial != '\0';
+	const char	*node = conf_str(ikd->conf, "node:name");
+	const char	*names[5], *values[5];
+	int		 n = 0;
 
-	const char	*names[] = { "IAXKEY_STATUS", "IAXKEY_DIAL",
-			    "IAXKEY_FALLBACK", "IAXKEY_PEER", "IAXKEY_REASON" };
-	const char	*values[5];
-
-	values[0] = status;
-	values[1] = dial;
-	values[2] = invalid ? "" : o->fallback;
-	values[3] = ok && o->peer[0] != '\0' ? o->peer : "";
-	values[4] = reason != NULL ? reason : "";
-	session_setvars(s, 5, names, values);
+	names[n] = "IAXKEY_STATUS";
+	values[n++] = status;
+	if (!dial_secret) {
+		names[n] = "IAXKEY_DIAL";
+		values[n++] = dial;
+	}
+	names[n] = "IAXKEY_PEER";
+	values[n++] = ok && o->peer[0] != '\0' ? o->peer : "";
+	names[n] = "IAXKEY_REASON";
+	values[n++] = reason != NULL ? reason : "";
+	if (*node != '\0') {
+		/* Travels with the call: the callee's ${IAXVAR(node)}. */
+		names[n] = "IAXVAR(node)";
+		values[n++] = node;
+	}
+	session_setvars(s, n, names, values);
+	if (dial_secret)
+		session_setvar(s, "IAXKEY_DIAL", dial);
+	session_setvar(s, "IAXKEY_FALLBACK", invalid ? "" : o->fallback);
 	session_finish(s, status, reason);
 
 	lf_begin(&l, ok || invalid ? LOG_L_INFO : LOG_L_WARN, "outbound");
@@ -265,6 +328,8 @@ outbound_end(struct session *s, struct outbound *o, const char *status,
 	if (!invalid) {
 		lf_fmt(&l, "dest", "%s:%d", o->d.host, o->d.port);
 		lf_str(&l, "peer", o->peer[0] != '\0' ? o->peer : NULL);
+		lf_str(&l, "rsa_user", o->rsa.user[0] != '\0' ? o->rsa.user :
+		    NULL);
 		lf_str(&l, "changed", o->changed ? "yes" : "no");
 	}
 	lf_str(&l, "status", status);

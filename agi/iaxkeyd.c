@@ -77,7 +77,10 @@ iaxkeyd_reload_config(void)
 	struct conf	*conf;
 	char		*cause = NULL;
 	struct logline	 l;
-	int		 relog = 0;
+	int		 relog = 0, users = 0;
+	const char	*const users_keys[] = { "inbound:inkeys", "inbound:user",
+			    "inbound:template", "inbound:users_file" };
+	size_t		 i;
 
 	conf = conf_load(ikd->conf_path, iaxkeyd_conf_spec, &cause);
 	if (conf != NULL && (server_apply(conf, &cause) == -1 ||
@@ -89,11 +92,15 @@ iaxkeyd_reload_config(void)
 		relog = conf_changed(ikd->conf, conf, "log:file") ||
 		    conf_changed(ikd->conf, conf, "log:syslog") ||
 		    conf_changed(ikd->conf, conf, "log:level");
+		for (i = 0; i < sizeof users_keys / sizeof *users_keys; i++)
+			users |= conf_changed(ikd->conf, conf, users_keys[i]);
 		/* Modules read the configuration when they need it. */
 		conf_free(ikd->conf);
 		ikd->conf = conf;
 		sync_apply();
 		console_apply(conf);
+		if (users)
+			keys_rerender();
 	}
 	lf_begin(&l, conf == NULL ? LOG_L_ERROR : LOG_L_INFO, "config_reload");
 	lf_str(&l, "file", ikd->conf_path);

@@ -222,7 +222,9 @@ int		 keys_fetch(const char *, const char *, int, keys_cb, void *,
 		    struct key_result *, struct keywaiter **);
 void		 keys_cancel(struct keywaiter *);
 int		 keys_flush(char **);
+void		 keys_rerender(void);
 void		 keys_refresh_if_old(const char *);
+int		 keys_installed(const char *);
 void		 keys_record_caller(const char *, const char *, const char *);
 void		 keys_caller_result(const char *, const char *);
 int		 keys_forget(const char *, char **);

@@ -728,6 +728,25 @@ keys_render(struct astconf *ac, char **cause)
 	return (0);
 }
 
+/*
+ * The configuration changed how the users file looks ([inbound] inkeys,
+ * user, template, users_file): render it again at once (a failure leaves
+ * it dirty for the next reload's flush) and have chan_iax2 reload.
+ */
+void
+keys_rerender(void)
+{
+	char	*cause = NULL;
+
+	ks.dirty = 1;
+	/* Now, not at the next reload: the operator reloads Asterisk next. */
+	if (keys_flush(&cause) == -1) {
+		log_warnx("users file: %s", cause);
+		free(cause);
+	}
+	reload_need(RELOAD_CHAN_IAX2);
+}
+
 /* Write the users file when the store changed (the reload flush hook). */
 int
 keys_flush(char **cause)
@@ -751,6 +770,21 @@ keys_flush(char **cause)
 	astconf_clear(&ac);
 	free(path);
 	return (rc);
+}
+
+/* 1 when node's key is installed (known to the store). */
+int
+keys_installed(const char *node)
+{
+	sqlite3_stmt	*st;
+	int		 found;
+
+	if ((st = store_stmt(ikd->store, sql_fetched)) == NULL)
+		return (0);
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return (found);
 }
 
 /* RSA call: refresh the key in the background when older than max_age. */

@@ -106,9 +106,11 @@ peers_init(char **cause)
 		evtimer_add(pr.expire, &tv);
 		reload_add_flush(peers_flush);
 	}
-	if (conf_enum(ikd->conf, "outbound:mode") != CFG_MODE_CONFIG)
-		return (0);
-	/* A crash between the store and the file: the flush fixes it. */
+	/*
+	 * In every mode: iax.conf #includes the file, and Asterisk refuses
+	 * the whole iax.conf when an #include names a missing file.  A crash
+	 * between the store and the file: the flush fixes it.
+	 */
 	writes = pr.writes;
 	existed = access(pr.path, F_OK) == 0;
 	pr.dirty = 1;
@@ -369,8 +371,7 @@ peers_flush(char **cause)
 	struct astconf	ac;
 	int		changed;
 
-	if (!pr.dirty || conf_enum(ikd->conf, "outbound:mode") !=
-	    CFG_MODE_CONFIG)
+	if (!pr.dirty)
 		return (0);
 	astconf_init(&ac, PEERS_FILE_MAX);
 	if (peers_render(&ac, cause) == -1 || astconf_done(&ac, cause) == -1 ||

@@ -7,7 +7,17 @@
  * loop pass, finds its evhttp_connection (the bufferevent's callback
  * argument) and hooks its close callback, which counts it out.  At
  * max_connections the listener is disabled (new connections wait in the
- * kernel backlog) until one closes.
+ * kernel backlog) until one closes.  On that pass a connection from an
+ * address that has max_per_addr open already is closed.
+ *
+ * Deadlines: evhttp's timeout restarts on every read, so a client sending
+ * one byte now and then would hold its connection for ever.  Each
+ * connection has one absolute deadline per phase: the TLS handshake
+ * (until OpenSSL's handshake-done callback), the request headers (until
+ * the empty line, found by an evbuffer callback on the bufferevent's
+ * input), the body (until our reply is queued, seen by a callback on its
+ * output) and the reply (until it is written: then the next request's
+ * headers are due).  At the deadline the connection is closed.
  *
  *   GET    /v1/keys		index: "<node> sha256:<hex>" lines
  *   GET    /v1/keys/<node>	PEM, ETag "sha256:<hex>", 304, 404
@@ -18,6 +28,7 @@
  * X-Iaxkey-Signature over "<METHOD>\n<node>\n<ts>\n<nonce>\n<sha256 hex
  * of the body>"; tokens and signatures are never logged.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
@@ -50,6 +61,29 @@
 #define API_PREFIX	"/v1/keys"
 #define API_SIG_MAX	1024	/* longest base64 signature header */
 #define API_TS_MAX	(1LL << 40)
+#define API_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+/* What a connection is waiting for; each phase has its own deadline. */
+enum api_phase {
+	API_HANDSHAKE,		/* the TLS handshake */
+	API_HEADERS,		/* the request line and headers */
+	API_BODY,		/* the body, after the headers */
+	API_REPLY,		/* our reply to be written */
+	API_PHASE_MAX
+};
+
+/* One client connection, from the bufferevent callback to its close. */
+struct api_conn {
+	struct bufferevent		*bev;
+	struct evhttp_connection	*evcon;	/* once adopted */
+	struct evbuffer_cb_entry	*incb, *outcb;
+	struct event			*deadline;
+	enum api_phase			 phase;
+	int				 eol;	/* a header line just ended */
+	int				 counted; /* holds an address slot */
+	char				 addr[ADDR_STR_MAX];
+	TAILQ_ENTRY(api_conn)		 entry;	/* in api.pending */
+};
 
 /* A checked signed request. */
 struct api_sig {
@@ -66,6 +100,8 @@ static struct {
 	SSL_CTX				*ssl;
 	int				 active, max, paused;
 	long long			 max_body, skew;
+	int				 limit[API_PHASE_MAX];	/* seconds */
+	TAILQ_HEAD(, api_conn)		 pending;	/* not adopted yet */
 	char				 addrstr[ADDR_STR_MAX];
 } api;
 
@@ -75,13 +111,22 @@ static struct bufferevent *api_bevcb(struct event_base *, void *);
 static void	 api_conn_adopt(evutil_socket_t, short, void *);
 static void	 api_conn_closed(struct evhttp_connection *, void *);
 static void	 api_conn_gone(void);
+static void	 api_conn_free(struct api_conn *);
+static void	 api_conn_enter(struct api_conn *, enum api_phase);
+static const char *api_phase_name(enum api_phase);
+static void	 api_conn_input(struct evbuffer *,
+		    const struct evbuffer_cb_info *, void *);
+static void	 api_conn_output(struct evbuffer *,
+		    const struct evbuffer_cb_info *, void *);
+static void	 api_conn_deadline(evutil_socket_t, short, void *);
+static void	 api_ssl_info(const SSL *, int, int);
 static void	 api_handle(struct evhttp_request *, void *);
 static void	 api_reply(struct evhttp_request *, int, const char *,
 		    const char *, size_t, const char *);
 static void	 api_text(struct evhttp_request *, int, const char *);
 static int	 api_etag_match(struct evhttp_request *, const char *);
-static void	 api_get(struct evhttp_request *, const char *);
-static void	 api_index(struct evhttp_request *);
+static void	 api_get(struct evhttp_request *, const char *, const char *);
+static void	 api_index(struct evhttp_request *, const char *);
 static void	 api_put(struct evhttp_request *, const char *,
 		    const char *);
 static void	 api_delete(struct evhttp_request *, const char *,
@@ -89,7 +134,8 @@ static void	 api_delete(struct evhttp_request *, const char *,
 static int	 api_sig_parse(struct evhttp_request *, const char *,
 		    const char *, const void *, size_t, struct api_sig *,
 		    const char **);
-static int	 api_sig_nonce(struct api_sig *, int *, const char **);
+static int	 api_sig_accept(const char *, struct api_sig *, int *,
+		    const char **);
 static void	 api_log(struct evhttp_request *, const char *, const char *,
 		    int, const char *, const char *);
 static const char *api_method(struct evhttp_request *);
@@ -113,7 +159,19 @@ api_ssl_new(const char *cert, const char *key, char **cause)
 		SSL_CTX_free(ctx);
 		return (NULL);
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	/*
+	 * TLS 1.2: ECDHE with AEAD only (forward secrecy, no CBC); the TLS
+	 * 1.3 suites all are.
+	 */
+	if (!SSL_CTX_set_cipher_list(ctx, API_TLS12_CIPHERS)) {
+		xasprintf(cause, "tls: cipher list refused");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return (NULL);
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_info_callback(ctx, api_ssl_info);
 	return (ctx);
 }
 
@@ -198,6 +256,11 @@ api_init(struct event_base *base, const struct conf *conf, char **cause)
 	api.max = conf_int(conf, "http:max_connections");
 	api.max_body = conf_int(conf, "http:max_body");
 	api.skew = conf_int(conf, "http:clock_skew_s");
+	api.limit[API_HANDSHAKE] = conf_int(conf, "tls:handshake_timeout_s");
+	api.limit[API_HEADERS] = conf_int(conf, "http:header_timeout_s");
+	api.limit[API_BODY] = conf_int(conf, "http:body_timeout_s");
+	api.limit[API_REPLY] = conf_int(conf, "http:header_timeout_s");
+	TAILQ_INIT(&api.pending);
 	if (api_tls_check(conf, cause) == -1)
 		return (-1);
 	if (*cert != '\0' && (api.ssl = api_ssl_new(cert, key,
@@ -230,11 +293,20 @@ api_init(struct event_base *base, const struct conf *conf, char **cause)
 void
 api_free(void)
 {
+	struct api_conn		*c;
+	struct bufferevent	*bev;
+
 	/* evhttp_free closes the listener before the connections. */
 	api.bound = NULL;
 	if (api.http != NULL)
 		evhttp_free(api.http);
 	api.http = NULL;
+	/* Connections not adopted yet: evhttp has let go of them. */
+	while ((c = TAILQ_FIRST(&api.pending)) != NULL) {
+		bev = c->bev;
+		api_conn_free(c);
+		bufferevent_decref(bev);
+	}
 	SSL_CTX_free(api.ssl);
 	api.ssl = NULL;
 }
@@ -253,13 +325,17 @@ api_active(void)
 	return (api.active);
 }
 
-/* evhttp wants a bufferevent for a new connection: count it. */
+/*
+ * evhttp wants a bufferevent for a new connection: count it, start its
+ * first deadline, watch its buffers.
+ */
 static struct bufferevent *
 api_bevcb(struct event_base *base, void *arg)
 {
 	static const struct timeval	 now = { 0, 0 };
 	struct bufferevent		*bev;
-	SSL				*ssl;
+	struct api_conn			*c;
+	SSL				*ssl = NULL;
 
 	if (api.ssl != NULL) {
 		if ((ssl = SSL_new(api.ssl)) == NULL)
@@ -272,12 +348,23 @@ api_bevcb(struct event_base *base, void *arg)
 		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		fatalx("cannot make a bufferevent");
+	c = xcalloc(1, sizeof *c);
+	c->bev = bev;
+	if ((c->deadline = evtimer_new(base, api_conn_deadline, c)) == NULL ||
+	    (c->incb = evbuffer_add_cb(bufferevent_get_input(bev),
+	    api_conn_input, c)) == NULL ||
+	    (c->outcb = evbuffer_add_cb(bufferevent_get_output(bev),
+	    api_conn_output, c)) == NULL)
+		fatalx("cannot watch a new connection");
+	strlcpy_(c->addr, "-", sizeof c->addr);
+	if (ssl != NULL)
+		SSL_set_app_data(ssl, c);
+	api_conn_enter(c, ssl != NULL ? API_HANDSHAKE : API_HEADERS);
+	TAILQ_INSERT_TAIL(&api.pending, c, entry);
 	bufferevent_incref(bev);
-	if (event_base_once(base, -1, EV_TIMEOUT, api_conn_adopt, bev,
-	    &now) == -1) {
-		bufferevent_decref(bev);
-		return (bev);
-	}
+	if (event_base_once(base, -1, EV_TIMEOUT, api_conn_adopt, c,
+	    &now) == -1)
+		fatalx("event_base_once failed");
 	if (++api.active >= api.max && !api.paused) {
 		evconnlistener_disable(evhttp_bound_socket_get_listener(
 		    api.bound));
@@ -290,22 +377,44 @@ api_bevcb(struct event_base *base, void *arg)
 
 /*
  * One loop pass after a connection arrived: evhttp has made its
- * connection object, the callback argument of the bufferevent; hook its
- * close callback.  When evhttp has already freed it (callbacks cleared),
- * count it out here.
+ * connection object, the callback argument of the bufferevent.  Close it
+ * when its address is at max_per_addr, else hook its close callback.
+ * When evhttp has already freed it (callbacks cleared), count it out.
  */
 static void
 api_conn_adopt(evutil_socket_t fd, short what, void *arg)
 {
-	struct bufferevent	*bev = arg;
+	struct api_conn		*c = arg;
+	struct bufferevent	*bev = c->bev;
 	bufferevent_event_cb	 eventcb = NULL;
+	struct logline		 l;
 	void			*cbarg = NULL;
+	char			*host = NULL;
+	ev_uint16_t		 port = 0;
 
 	bufferevent_getcb(bev, NULL, NULL, &eventcb, &cbarg);
-	if (eventcb != NULL && cbarg != NULL)
-		evhttp_connection_set_closecb(cbarg, api_conn_closed, NULL);
-	else
+	if (eventcb == NULL || cbarg == NULL) {
+		api_conn_free(c);
 		api_conn_gone();
+		bufferevent_decref(bev);
+		return;
+	}
+	TAILQ_REMOVE(&api.pending, c, entry);
+	c->evcon = cbarg;
+	evhttp_connection_get_peer(c->evcon, &host, &port);
+	strlcpy_(c->addr, host != NULL ? host : "unknown", sizeof c->addr);
+	if (!guard_conn_open(c->addr)) {
+		lf_begin(&l, LOG_L_DEBUG, "conn_refused");
+		lf_str(&l, "addr", c->addr);
+		lf_str(&l, "reason", "max_per_addr");
+		lf_emit(&l);
+		evhttp_connection_free(c->evcon);
+		api_conn_free(c);
+		api_conn_gone();
+	} else {
+		c->counted = 1;
+		evhttp_connection_set_closecb(c->evcon, api_conn_closed, c);
+	}
 	bufferevent_decref(bev);
 }
 
@@ -313,7 +422,152 @@ api_conn_adopt(evutil_socket_t fd, short what, void *arg)
 static void
 api_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
+	api_conn_free(arg);
 	api_conn_gone();
+}
+
+/*
+ * Forget a connection: its deadline, its buffer callbacks (the
+ * bufferevent is still there: evhttp frees it after the close callback,
+ * or our reference holds it) and its address slot.
+ */
+static void
+api_conn_free(struct api_conn *c)
+{
+	SSL	*ssl;
+
+	if (c->evcon == NULL)
+		TAILQ_REMOVE(&api.pending, c, entry);
+	if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL)
+		SSL_set_app_data(ssl, NULL);
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->incb);
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->outcb);
+	event_free(c->deadline);
+	if (c->counted)
+		guard_conn_close(c->addr);
+	free(c);
+}
+
+/* The name of a phase for logs. */
+static const char *
+api_phase_name(enum api_phase p)
+{
+	static const char *const names[] = {
+		[API_HANDSHAKE] = "handshake",
+		[API_HEADERS] = "headers",
+		[API_BODY] = "body",
+		[API_REPLY] = "reply",
+	};
+
+	return (p < API_PHASE_MAX ? names[p] : "unknown");
+}
+
+/* Enter a phase: its deadline starts now. */
+static void
+api_conn_enter(struct api_conn *c, enum api_phase p)
+{
+	struct timeval	tv = { api.limit[p], 0 };
+
+	c->phase = p;
+	c->eol = 0;
+	evtimer_add(c->deadline, &tv);
+}
+
+/*
+ * Bytes arrived (plain text, after TLS): while in the headers, look for
+ * the empty line that ends them ("\n\n" or "\n\r\n").
+ */
+static void
+api_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct api_conn		*c = arg;
+	struct evbuffer_ptr	 at;
+	struct evbuffer_iovec	 v[8];
+	const unsigned char	*p;
+	size_t			 left = info->n_added, i, len;
+	int			 n, k;
+
+	if (c->phase != API_HEADERS || left == 0)
+		return;
+	/* The new bytes are the last ones (unless some were read already). */
+	if (left > evbuffer_get_length(buf))
+		left = evbuffer_get_length(buf);
+	if (evbuffer_ptr_set(buf, &at, evbuffer_get_length(buf) - left,
+	    EVBUFFER_PTR_SET) == -1)
+		return;
+	while (left > 0) {
+		n = evbuffer_peek(buf, left, &at, v, 8);
+		for (k = 0; k < n && k < 8 && left > 0; k++) {
+			p = v[k].iov_base;
+			len = v[k].iov_len < left ? v[k].iov_len : left;
+			for (i = 0; i < len; i++) {
+				if (p[i] == '\n') {
+					if (c->eol) {
+						api_conn_enter(c, API_BODY);
+						return;
+					}
+					c->eol = 1;
+				} else if (p[i] != '\r')
+					c->eol = 0;
+			}
+			left -= len;
+			evbuffer_ptr_set(buf, &at, len, EVBUFFER_PTR_ADD);
+		}
+		if (n <= 0)
+			break;
+	}
+}
+
+/*
+ * Our side writes: a reply queued ends the request (its deadline); the
+ * reply written starts the wait for the next request's headers.
+ */
+static void
+api_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct api_conn	*c = arg;
+
+	if (info->n_added > 0 && (c->phase == API_HEADERS ||
+	    c->phase == API_BODY))
+		api_conn_enter(c, API_REPLY);
+	else if (info->n_deleted > 0 && c->phase == API_REPLY &&
+	    evbuffer_get_length(buf) == 0)
+		api_conn_enter(c, API_HEADERS);
+}
+
+/* A phase took too long: close the connection, however busy it is. */
+static void
+api_conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_conn	*c = arg;
+	struct logline	 l;
+
+	lf_begin(&l, LOG_L_DEBUG, "conn_timeout");
+	lf_str(&l, "addr", c->addr);
+	lf_str(&l, "phase", api_phase_name(c->phase));
+	lf_int(&l, "limit_s", api.limit[c->phase]);
+	lf_emit(&l);
+	if (c->evcon == NULL) {
+		/* Not adopted yet (cannot happen: that is one loop pass). */
+		api_conn_enter(c, c->phase);
+		return;
+	}
+	evhttp_connection_free(c->evcon);	/* calls api_conn_closed */
+}
+
+/* OpenSSL's state callback: a finished handshake ends its deadline. */
+static void
+api_ssl_info(const SSL *ssl, int where, int ret)
+{
+	struct api_conn	*c;
+
+	if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
+		return;
+	c = SSL_get_app_data(ssl);
+	if (c != NULL && c->phase == API_HANDSHAKE)
+		api_conn_enter(c, API_HEADERS);
 }
 
 /* A connection is gone: count it out, resume the listener if paused. */
@@ -463,7 +717,7 @@ api_handle(struct evhttp_request *req, void *arg)
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL) {
-		api_text(req, 400, "bad request target");
+		api_refuse(req, host, NULL, 400, "bad request target", "");
 		return;
 	}
 	if (strcmp(path, API_PREFIX) == 0 ||
@@ -471,26 +725,26 @@ api_handle(struct evhttp_request *req, void *arg)
 		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 			evhttp_add_header(evhttp_request_get_output_headers(
 			    req), "Allow", "GET, HEAD");
-			api_text(req, 405, "method not allowed");
+			api_refuse(req, host, NULL, 405, "method not allowed",
+			    "");
 			return;
 		}
-		api_index(req);
+		api_index(req, host);
 		return;
 	}
 	if (strncmp(path, API_PREFIX "/", sizeof API_PREFIX) != 0) {
-		api_text(req, 404, "not found");
+		api_refuse(req, host, NULL, 404, "not found", "");
 		return;
 	}
 	node = path + sizeof API_PREFIX;
 	if (!ks_node_valid(node, &why)) {
-		api_text(req, 400, why);
-		api_log(req, host, NULL, 400, why, NULL);
+		api_refuse(req, host, NULL, 400, why, "");
 		return;
 	}
 	switch (cmd) {
 	case EVHTTP_REQ_GET:
 	case EVHTTP_REQ_HEAD:
-		api_get(req, node);
+		api_get(req, node, host);
 		break;
 	case EVHTTP_REQ_PUT:
 		api_put(req, node, host);
@@ -499,40 +753,41 @@ api_handle(struct evhttp_request *req, void *arg)
 		api_delete(req, node, host);
 		break;
 	default:
-		api_text(req, 405, "method not allowed");
+		api_refuse(req, host, node, 405, "method not allowed", "");
 		break;
 	}
 }
 
-/* GET /v1/keys/<node>: no disk I/O. */
+/* GET /v1/keys/<node> from addr: no disk I/O. */
 static void
-api_get(struct evhttp_request *req, const char *node)
+api_get(struct evhttp_request *req, const char *node, const char *addr)
 {
 	const struct ks_key	*k;
 
 	if ((k = keys_get(node)) == NULL) {
-		api_text(req, 404, "unknown node");
-		if (log_enabled(LOG_L_DEBUG))
-			api_log(req, "-", node, 404, "unknown node", NULL);
+		api_refuse(req, addr, node, 404, "unknown node", "");
 		return;
 	}
 	if (api_etag_match(req, k->etag)) {
 		api_reply(req, 304, NULL, NULL, 0, k->etag);
+		api_log(req, addr, node, 304, "not modified", k->fpr);
 		return;
 	}
 	api_reply(req, 200, "application/x-pem-file", k->pem, k->len,
 	    k->etag);
+	api_log(req, addr, node, 200, "key", k->fpr);
 }
 
-/* GET /v1/keys: the index. */
+/* GET /v1/keys from addr: the index. */
 static void
-api_index(struct evhttp_request *req)
+api_index(struct evhttp_request *req, const char *addr)
 {
 	const char	*text;
 	size_t		 len;
 
 	text = keys_index(&len);
 	api_reply(req, 200, "text/plain", text, len, NULL);
+	api_log(req, addr, NULL, 200, "index", NULL);
 }
 
 /*
@@ -585,17 +840,33 @@ api_sig_parse(struct evhttp_request *req, const char *method,
 }
 
 /*
- * Record the nonce of a request whose signature verified.  0, or -1 with
- * *code and *why (static) for a replay or a full cache.
+ * Accept the nonce and timestamp of a signed request on node once it is
+ * authorised (so nobody else can fill the replay cache or burn a nonce):
+ * not in the replay cache, and newer than the node's last accepted
+ * request (keys_seen, kept in the store: no replay after a restart
+ * either).  0, or -1 with *code and *why (static).
  */
 static int
-api_sig_nonce(struct api_sig *s, int *code, const char **why)
+api_sig_accept(const char *node, struct api_sig *s, int *code,
+    const char **why)
 {
+	char	*cause = NULL;
+	int	 rc;
+
 	if (guard_nonce_seen(s->nonce, time(NULL), why)) {
 		*code = strcmp(*why, "nonce already used") == 0 ? 409 : 503;
 		return (-1);
 	}
-	return (0);
+	if ((rc = keys_seen(node, s->ts, s->nonce, why, &cause)) == 0)
+		return (0);
+	if (rc == -1) {
+		log_warnx("replay state of %s: %s", node, cause);
+		free(cause);
+		*code = 500;
+		*why = "storage error";
+	} else
+		*code = rc == KEYS_SEEN_BUSY ? 503 : 409;
+	return (-1);
 }
 
 /* PUT /v1/keys/<node>: register or replace a key. */
@@ -645,8 +916,6 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		why = "signature does not verify with the uploaded key";
 		goto fail;
 	}
-	if (api_sig_nonce(&s, &code, &why) == -1)
-		goto fail;
 	if ((cur = keys_get(node)) != NULL) {
 		cursig = evhttp_find_header(h, "X-Iaxkey-Current-Signature");
 		if (cursig == NULL) {
@@ -663,14 +932,6 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 			code = 403;
 			why = "not signed by the currently registered key";
 			goto fail;
-		}
-		if (strcmp(cur->fpr, info.fingerprint) == 0) {
-			evbuffer_add_printf(evhttp_request_get_output_buffer(
-			    req), "%s unchanged\n", cur->fpr);
-			api_reply(req, 200, "text/plain", NULL, 0, cur->etag);
-			api_log(req, addr, node, 200, "unchanged", fpr);
-			free(s.canon);
-			return;
 		}
 		action = "replace";
 		auth = "key+current";
@@ -692,6 +953,16 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		action = "register";
 		auth = "key+token";
 		code = 201;
+	}
+	if (api_sig_accept(node, &s, &code, &why) == -1)
+		goto fail;
+	if (cur != NULL && strcmp(cur->fpr, info.fingerprint) == 0) {
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+		    "%s unchanged\n", cur->fpr);
+		api_reply(req, 200, "text/plain", NULL, 0, cur->etag);
+		api_log(req, addr, node, 200, "unchanged", fpr);
+		free(s.canon);
+		return;
 	}
 	if (keys_put(node, body, len, &info, action, auth, addr,
 	    &cause) == -1) {
@@ -766,7 +1037,7 @@ api_delete(struct evhttp_request *req, const char *node, const char *addr)
 			why = "not signed by the currently registered key";
 			goto fail;
 		}
-		if (api_sig_nonce(&s, &code, &why) == -1)
+		if (api_sig_accept(node, &s, &code, &why) == -1)
 			goto fail;
 		auth = "key";
 	}

@@ -25,8 +25,17 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 	  .help = "Largest request header block in bytes." },
 	{ "http:max_connections", CONF_INT, 1, 100000, "1024",
 	  .help = "Connections at once; at the limit the listener pauses." },
+	{ "http:max_per_addr", CONF_INT, 1, 100000, "64",
+	  .help = "Connections at once from one source address; more are "
+	  "closed at once." },
 	{ "http:timeout_s", CONF_INT, 1, 3600, "10",
-	  .help = "Read and write timeout of a connection, in seconds." },
+	  .help = "Idle read and write timeout of a connection, in seconds." },
+	{ "http:header_timeout_s", CONF_INT, 1, 3600, "10",
+	  .help = "Absolute deadline in seconds for a request's header "
+	  "block." },
+	{ "http:body_timeout_s", CONF_INT, 1, 3600, "10",
+	  .help = "Absolute deadline in seconds for a request's body, after "
+	  "its headers." },
 	{ "http:rate_per_min", CONF_INT, 0, 10000000, "600",
 	  .help = "Requests per minute per source address (429 beyond); "
 	  "0: no limit." },
@@ -35,14 +44,17 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 	{ "http:clock_skew_s", CONF_INT, 1, 86400, "300",
 	  .help = "Accepted distance of X-Iaxkey-Timestamp from our clock, "
 	  "in seconds." },
-	{ "http:max_nonces", CONF_INT, 1000, 10000000, "100000",
-	  .help = "Nonces remembered (each for 2 x clock_skew_s); full: 503." },
+	{ "http:max_nonces", CONF_INT, 10, 10000000, "100000",
+	  .help = "Nonces of authorised requests kept (2 x clock_skew_s "
+	  "each); full: 503." },
 
 	/* [tls] */
 	{ "tls:cert", CONF_PATH, .def = "", .flags = E,
 	  .help = "PEM certificate chain; with key: HTTPS, else plain HTTP." },
 	{ "tls:key", CONF_PATH, .def = "", .flags = E,
 	  .help = "PEM private key of the certificate." },
+	{ "tls:handshake_timeout_s", CONF_INT, 1, 3600, "10",
+	  .help = "Absolute deadline in seconds for the TLS handshake." },
 
 	/* [store] */
 	{ "store:dir", CONF_PATH, .def = "/var/lib/iaxkey-server",

@@ -6,8 +6,16 @@
  * refused on its timestamp anyway); when the ring is full of younger
  * nonces, new signed requests are refused rather than forgetting one.
  *
+ * Nonces are recorded only for authorised requests (api.c calls
+ * guard_nonce_seen last), so nobody else can fill the ring or burn a
+ * nonce.
+ *
  * Rate: a token bucket per source address (rate_per_min, rate_burst) in
  * a bounded hash table; full buckets are dropped when the table is full.
+ *
+ * Connections: open connections per source address (max_per_addr) in a
+ * hash table; an entry lives while its address has a connection, so the
+ * table holds at most max_connections entries.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,11 +28,18 @@
 #define GUARD_NONE	UINT32_MAX
 #define GUARD_ADDR_MAX	64
 #define GUARD_RATE_MAX	65536		/* addresses tracked */
+#define GUARD_CONN_HASH	4096		/* buckets of the connection table */
 
 struct nonce {
 	char		s[KS_NONCE_MAX + 1];
 	time_t		t;
 	uint32_t	next;		/* hash chain */
+};
+
+struct connaddr {
+	char		 addr[GUARD_ADDR_MAX];
+	int		 n;		/* open connections */
+	struct connaddr	*next;
 };
 
 struct bucket {
@@ -43,6 +58,8 @@ static struct {
 	struct bucket	**rate;
 	uint32_t	  rmask, rcount;
 	double		  per_s, burst;
+	struct connaddr	**conns;
+	int		  per_addr;
 } guard;
 
 static uint32_t	guard_hash(const char *);
@@ -50,6 +67,7 @@ static void	guard_expire(time_t);
 static void	guard_unlink(uint32_t);
 static double	guard_now(void);
 static void	guard_rate_sweep(double);
+static struct connaddr **guard_conn_find(const char *);
 
 /* FNV-1a of a string. */
 static uint32_t
@@ -82,6 +100,8 @@ guard_init(const struct conf *conf)
 	guard.burst = conf_int(conf, "http:rate_burst");
 	guard.rate = xcalloc(GUARD_RATE_MAX, sizeof *guard.rate);
 	guard.rmask = GUARD_RATE_MAX - 1;
+	guard.conns = xcalloc(GUARD_CONN_HASH, sizeof *guard.conns);
+	guard.per_addr = conf_int(conf, "http:max_per_addr");
 	return (0);
 }
 
@@ -90,6 +110,7 @@ void
 guard_free(void)
 {
 	struct bucket	*b, *next;
+	struct connaddr	*c, *cnext;
 	uint32_t	 i;
 
 	for (i = 0; guard.rate != NULL && i <= guard.rmask; i++) {
@@ -98,6 +119,13 @@ guard_free(void)
 			free(b);
 		}
 	}
+	for (i = 0; guard.conns != NULL && i < GUARD_CONN_HASH; i++) {
+		for (c = guard.conns[i]; c != NULL; c = cnext) {
+			cnext = c->next;
+			free(c);
+		}
+	}
+	free(guard.conns);
 	free(guard.rate);
 	free(guard.ring);
 	free(guard.hash);
@@ -242,4 +270,49 @@ guard_rate(const char *addr)
 		return (0);
 	b->tokens -= 1;
 	return (1);
+}
+
+/* The connection table slot of addr: where its entry is or would go. */
+static struct connaddr **
+guard_conn_find(const char *addr)
+{
+	struct connaddr	**p;
+
+	p = &guard.conns[guard_hash(addr) % GUARD_CONN_HASH];
+	while (*p != NULL && strcmp((*p)->addr, addr) != 0)
+		p = &(*p)->next;
+	return (p);
+}
+
+/*
+ * A connection from addr opens.  1 when it is counted, 0 when addr has
+ * max_per_addr connections already (nothing is counted then).
+ */
+int
+guard_conn_open(const char *addr)
+{
+	struct connaddr	**p = guard_conn_find(addr);
+
+	if (*p == NULL) {
+		*p = xcalloc(1, sizeof **p);
+		strlcpy_((*p)->addr, addr, sizeof (*p)->addr);
+	}
+	if ((*p)->n >= guard.per_addr)
+		return (0);
+	(*p)->n++;
+	return (1);
+}
+
+/* A counted connection from addr closed. */
+void
+guard_conn_close(const char *addr)
+{
+	struct connaddr	**p = guard_conn_find(addr), *c = *p;
+
+	if (c == NULL)
+		return;
+	if (--c->n <= 0) {
+		*p = c->next;
+		free(c);
+	}
 }

@@ -3,7 +3,10 @@
  * GET does no disk I/O and the index comes out sorted) and in
  * <dir>/<node>.pub, written with afile_write.  Each change appends one
  * logfmt line to the audit log (O_APPEND, fsync).  Enrolment tokens are
- * kept as the hex SHA-256 of the token in <dir>/tokens/<node>.
+ * kept as the hex SHA-256 of the token in <dir>/tokens/<node>.  The last
+ * accepted signed request of each node (timestamp and the nonces used at
+ * it) is kept in <dir>/seen/<node>, so that no request can be replayed,
+ * not even after a restart.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -12,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +32,13 @@
 #include "keyserver/ks.h"
 
 #define KEYS_SUFFIX	".pub"
+#define KEYS_SEEN_MAX	16	/* signed requests of a node in one second */
+#define KEYS_SEEN_LEN	(21 + KEYS_SEEN_MAX * (KS_NONCE_MAX + 1) + 2)
 
 static struct {
 	char		 *dir;
 	char		 *tokdir;
+	char		 *seendir;
 	char		 *audit_path;
 	int		  audit_fd;
 	struct ks_key	**v;		/* sorted by node */
@@ -48,6 +55,7 @@ static int	keys_audit(const char *, const char *, const char *,
 		    const char *, const char *, const char *, char **);
 static char	*keys_path(const char *);
 static char	*keys_token_path(const char *);
+static int	 keys_seen_parse(const char *, long long *, char **);
 static void	keys_entry_free(struct ks_key *);
 static void	keys_insert(size_t, struct ks_key *);
 
@@ -254,6 +262,11 @@ keys_init(const struct conf *conf, char **cause)
 	keys.dir = xstrdup(conf_str(conf, "store:dir"));
 	if (keys_mkdirs(keys.dir, &keys.tokdir, cause) == -1)
 		return (-1);
+	xasprintf(&keys.seendir, "%s/seen", keys.dir);
+	if (mkdir(keys.seendir, 0700) == -1 && errno != EEXIST) {
+		xasprintf(cause, "%s: %s", keys.seendir, strerror(errno));
+		return (-1);
+	}
 	if (*audit != '\0')
 		keys.audit_path = xstrdup(audit);
 	else
@@ -283,6 +296,7 @@ keys_free(void)
 	free(keys.index);
 	free(keys.dir);
 	free(keys.tokdir);
+	free(keys.seendir);
 	free(keys.audit_path);
 	if (keys.audit_fd != -1)
 		close(keys.audit_fd);
@@ -537,6 +551,103 @@ keys_token_consume(const char *node, char **cause)
 
 	path = keys_token_path(node);
 	rc = afile_remove(path, cause);
+	free(path);
+	return (rc);
+}
+
+/*
+ * Check a seen file's text: "<ts> <nonce> ...\n" with 1 to KEYS_SEEN_MAX
+ * well-formed nonces and nothing after.  0 with *ts and *end (at the
+ * newline), or -1.
+ */
+static int
+keys_seen_parse(const char *buf, long long *ts, char **end)
+{
+	const char	*errstr, *p, *sp;
+	char		 num[24], nonce[KS_NONCE_MAX + 1];
+	size_t		 n;
+	int		 count = 0;
+
+	n = strspn(buf, "0123456789");
+	if (n == 0 || n >= sizeof num || buf[n] != ' ')
+		return (-1);
+	memcpy(num, buf, n);
+	num[n] = '\0';
+	if (strtonum_(num, 0, LLONG_MAX, ts, &errstr) == -1)
+		return (-1);
+	for (p = buf + n; *p == ' '; p = sp) {
+		p++;
+		sp = p + strcspn(p, " \n");
+		if ((size_t)(sp - p) >= sizeof nonce || ++count > KEYS_SEEN_MAX)
+			return (-1);
+		memcpy(nonce, p, sp - p);
+		nonce[sp - p] = '\0';
+		if (!guard_nonce_valid(nonce))
+			return (-1);
+	}
+	if (count == 0 || p[0] != '\n' || p[1] != '\0')
+		return (-1);
+	*end = (char *)p;
+	return (0);
+}
+
+/*
+ * Accept a signed request of node (timestamp ts, nonce) once: it must be
+ * newer than the last accepted one, or as old with a nonce not used at
+ * that second.  Records it in <dir>/seen/<node> (afile_write: durable)
+ * before the caller acts on the request.  Returns 0 when recorded;
+ * KEYS_SEEN_REPLAY, or KEYS_SEEN_BUSY (KEYS_SEEN_MAX requests at that
+ * second already), with *why (static); -1 with *cause.
+ */
+int
+keys_seen(const char *node, long long ts, const char *nonce,
+    const char **why, char **cause)
+{
+	char		*path, *buf = NULL, *end = NULL, line[KEYS_SEEN_LEN];
+	char		 pat[KS_NONCE_MAX + 2];
+	const char	*p;
+	long long	 last = 0;
+	size_t		 len;
+	int		 rc, n;
+
+	xasprintf(&path, "%s/%s", keys.seendir, node);
+	rc = afile_read(path, KEYS_SEEN_LEN, &buf, &len, cause);
+	if (rc == -1)
+		goto out;
+	if (rc == 0 && (strlen(buf) != len ||
+	    keys_seen_parse(buf, &last, &end) == -1)) {
+		xasprintf(cause, "%s: not a \"<ts> <nonce>...\" line", path);
+		rc = -1;
+		goto out;
+	}
+	if (rc == 0 && ts < last) {
+		*why = "timestamp older than the last accepted request of "
+		    "this node";
+		rc = KEYS_SEEN_REPLAY;
+		goto out;
+	}
+	if (rc == 0 && ts == last) {
+		n = snprintf(pat, sizeof pat, " %s", nonce);
+		for (p = buf; (p = strstr(p, pat)) != NULL; p += n) {
+			if (p[n] == ' ' || p[n] == '\n') {
+				*why = "nonce already used";
+				rc = KEYS_SEEN_REPLAY;
+				goto out;
+			}
+		}
+		n = snprintf(line, sizeof line, "%.*s%s\n", (int)(end - buf),
+		    buf, pat);
+	} else
+		n = snprintf(line, sizeof line, "%lld %s\n", ts, nonce);
+	if (n < 0 || (size_t)n >= sizeof line ||
+	    keys_seen_parse(line, &last, &end) == -1) {
+		*why = "too many signed requests in one second, retry";
+		rc = KEYS_SEEN_BUSY;
+		goto out;
+	}
+	rc = afile_write(path, line, (size_t)n, 0600, cause);
+out:
+	free(buf);
 	free(path);
 	return (rc);
 }

@@ -5,9 +5,12 @@
  *   main.c	options, startup, signals, "token add"
  *   config.c	the spec table (iaxkey_server_conf_spec)
  *   keys.c	the key table (memory + <dir>/<node>.pub), index, audit
- *		log, enrolment tokens (<dir>/tokens/<node>, SHA-256 only)
- *   guard.c	replay cache (nonces) and per-address token buckets
- *   api.c	HTTP: listener, TLS, connection limit, the /v1/keys API
+ *		log, enrolment tokens (<dir>/tokens/<node>, SHA-256 only),
+ *		last accepted signed request per node (<dir>/seen/<node>)
+ *   guard.c	replay cache (nonces), per-address token buckets and
+ *		connection counts
+ *   api.c	HTTP: listener, TLS, connection limits and deadlines, the
+ *		/v1/keys API
  */
 #ifndef KS_H
 #define KS_H
@@ -55,6 +58,10 @@ int		 keys_token_add(const struct conf *, const char *, char **,
 		    char **);
 int		 keys_token_check(const char *, const char *, const char **);
 int		 keys_token_consume(const char *, char **);
+#define KEYS_SEEN_REPLAY	1
+#define KEYS_SEEN_BUSY		2
+int		 keys_seen(const char *, long long, const char *,
+		    const char **, char **);
 
 /* guard.c */
 int		 guard_init(const struct conf *);
@@ -62,6 +69,8 @@ void		 guard_free(void);
 int		 guard_nonce_valid(const char *);
 int		 guard_nonce_seen(const char *, time_t, const char **);
 int		 guard_rate(const char *);
+int		 guard_conn_open(const char *);
+void		 guard_conn_close(const char *);
 
 /* api.c */
 int		 api_init(struct event_base *, const struct conf *, char **);

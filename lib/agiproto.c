@@ -10,6 +10,7 @@
 static int	agi_env_key_ok(const char *, size_t);
 static void	agi_env_resize(struct agi_env *, size_t);
 static int	agi_hexval(int);
+static int	agi_mset_name_ok(const char *);
 
 /* Start an empty environment. */
 void
@@ -403,6 +404,30 @@ agi_cmd_dead_safe(const char *cmd)
 	return (0);
 }
 
+/*
+ * 1 when name can stand in MSet data unescaped: [A-Z0-9_]+, or a dialplan
+ * function with one lower-case argument, FUNC(arg) as in IAXVAR(node).
+ */
+static int
+agi_mset_name_ok(const char *name)
+{
+	const char	*p;
+
+	for (p = name; isupper((unsigned char)*p) || isdigit(
+	    (unsigned char)*p) || *p == '_'; p++)
+		;
+	if (p == name)
+		return (0);
+	if (*p == '\0')
+		return (1);
+	if (*p++ != '(' || !islower((unsigned char)*p))
+		return (0);
+	while (islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
+	    *p == '_')
+		p++;
+	return (p[0] == ')' && p[1] == '\0');
+}
+
 /* Build MSet() data; see agiproto.h. */
 int
 agi_mset_data(char *dst, size_t size, int n, const char *const *names,
@@ -413,13 +438,8 @@ agi_mset_data(char *dst, size_t size, int n, const char *const *names,
 	int		 i;
 
 	for (i = 0; i < n; i++) {
-		if (names[i][0] == '\0')
+		if (!agi_mset_name_ok(names[i]))
 			return (-1);
-		for (p = names[i]; *p != '\0'; p++) {
-			if (!isupper((unsigned char)*p) && !isdigit(
-			    (unsigned char)*p) && *p != '_')
-				return (-1);
-		}
 		if (o + strlen(names[i]) + 3 > size)
 			return (-1);
 		if (i > 0)

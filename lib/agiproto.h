@@ -102,7 +102,8 @@ int		 agi_quote(char *, size_t, const char *);
  * '=' (main/pbx_variables.c, main/app.c).  Every '\', '"', ',', '(', ')',
  * '[' and ']' in a value is escaped with '\'.  Returns the length, or -1
  * when a value holds '$' (AGIEXECFULL would expand it), CR, LF or NUL,
- * a name is not [A-Z0-9_], or dst is too small.  The result still needs
+ * a name is not [A-Z0-9_]+ or FUNC(arg) (IAXVAR(node)), or dst is too
+ * small.  The result still needs
  * agi_quote() to travel as one EXEC argument.
  */
 int		 agi_mset_data(char *, size_t, int, const char *const *,

@@ -6,7 +6,7 @@
  *
  *   host     DNS name, IPv4 address, or [IPv6] in brackets
  *   port     1-65535, default 4569
- *   user     [A-Za-z0-9._-]{1,64}
+ *   user     [A-Za-z0-9._-]{1,79} (an iax.conf section name at most)
  *   secret   printable ASCII without space ; : @ / [ ] " \ #, 1-127
  *   exten    [A-Za-z0-9._+*#-]{1,79}
  *   context  [A-Za-z0-9._-]{1,79}, optional
@@ -18,7 +18,7 @@
 
 #define DIAL_PORT_DEFAULT	4569
 #define DIAL_HOST_MAX		253
-#define DIAL_USER_MAX		64
+#define DIAL_USER_MAX		79
 #define DIAL_SECRET_MAX		127
 #define DIAL_EXTEN_MAX		79
 #define DIAL_STR_MAX		768	/* any dial string built here */

@@ -61,6 +61,7 @@ static EVP_PKEY	*rsakey_der_try(const unsigned char *, long, const char *,
 		    const char *, int);
 static EVP_PKEY	*rsakey_der_decode(const unsigned char *, long, const char *,
 		    int);
+static int	 rsakey_check_exponent(EVP_PKEY *, char **);
 static int	 rsakey_check_pkey(EVP_PKEY *, struct rsakey_info *, char **);
 static EVP_PKEY	*rsakey_pub_load(const char *, size_t, size_t,
 		    struct rsakey_info *, char **);
@@ -289,7 +290,35 @@ rsakey_der_decode(const unsigned char *der, long dlen, const char *structure,
 	return (pkey);
 }
 
-/* Check that pkey is a 1024-bit RSA key and fill info (may be NULL). */
+/*
+ * Check the public exponent of an RSA key: odd and at least 3.  With e = 1
+ * a "signature" is the padded digest itself, so anyone can forge one; an
+ * even e is not RSA at all.
+ */
+static int
+rsakey_check_exponent(EVP_PKEY *pkey, char **cause)
+{
+	BIGNUM	*e = NULL;
+	int	 ok;
+
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e)) {
+		xasprintf(cause, "RSA key without a public exponent");
+		return (-1);
+	}
+	ok = BN_is_odd(e) && BN_cmp(e, BN_value_one()) > 0;
+	BN_free(e);
+	if (!ok) {
+		xasprintf(cause, "bad RSA public exponent: must be odd and at "
+		    "least 3");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Check that pkey is a 1024-bit RSA key with a sound public exponent and
+ * fill info (may be NULL).
+ */
 static int
 rsakey_check_pkey(EVP_PKEY *pkey, struct rsakey_info *info, char **cause)
 {
@@ -309,6 +338,8 @@ rsakey_check_pkey(EVP_PKEY *pkey, struct rsakey_info *info, char **cause)
 		    RSAKEY_BITS);
 		return (-1);
 	}
+	if (rsakey_check_exponent(pkey, cause) == -1)
+		return (-1);
 	if (info == NULL)
 		return (0);
 	if ((n = i2d_PUBKEY(pkey, &der)) <= 0) {
@@ -333,7 +364,6 @@ rsakey_pub_load(const char *pem, size_t len, size_t max,
 	EVP_PKEY		*pkey = NULL;
 	unsigned char		*der = NULL;
 	char			*header = NULL;
-	const char		*structure;
 	long			 dlen;
 
 	if (info != NULL)
@@ -368,13 +398,14 @@ rsakey_pub_load(const char *pem, size_t len, size_t max,
 		    blk.nblocks);
 		return (NULL);
 	}
-	if (strcmp(blk.label, "PUBLIC KEY") == 0)
-		structure = "SubjectPublicKeyInfo";
-	else if (strcmp(blk.label, "RSA PUBLIC KEY") == 0)
-		structure = "type-specific";
-	else {
+	if (strcmp(blk.label, "RSA PUBLIC KEY") == 0) {
+		xasprintf(cause, "PKCS#1 \"RSA PUBLIC KEY\" block: Asterisk "
+		    "loads only \"PUBLIC KEY\" (SubjectPublicKeyInfo)");
+		return (NULL);
+	}
+	if (strcmp(blk.label, "PUBLIC KEY") != 0) {
 		xasprintf(cause, "unexpected PEM block \"%s\", expected "
-		    "PUBLIC KEY or RSA PUBLIC KEY", blk.label);
+		    "PUBLIC KEY", blk.label);
 		return (NULL);
 	}
 	if (rsakey_pem_frame(pem, len, &blk, cause) == -1)
@@ -385,7 +416,7 @@ rsakey_pub_load(const char *pem, size_t len, size_t max,
 		xasprintf(cause, "PEM headers in a public key");
 	else if (!rsakey_der_whole(der, dlen))
 		xasprintf(cause, "bad key data (DER length)");
-	else if ((pkey = rsakey_der_decode(der, dlen, structure,
+	else if ((pkey = rsakey_der_decode(der, dlen, "SubjectPublicKeyInfo",
 	    EVP_PKEY_PUBLIC_KEY)) == NULL)
 		xasprintf(cause, "cannot decode the public key");
 	else if (rsakey_check_pkey(pkey, info, cause) == -1) {

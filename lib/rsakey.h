@@ -1,14 +1,14 @@
 /*
  * rsakey: RSA keys as Asterisk's res_crypto accepts them (PEM, RSA,
- * exactly 1024 bits, private keys unencrypted and mode 0600 or 0400):
+ * exactly 1024 bits, an odd public exponent of at least 3, public keys as
+ * SubjectPublicKeyInfo, private keys unencrypted and mode 0600 or 0400):
  * validation, fingerprints, key generation, and SHA-256 PKCS#1 v1.5
  * signatures for our own uploads.
  *
  * Fingerprint: "sha256:" followed by 64 lowercase hex digits of the
  * SHA-256 of the key's DER SubjectPublicKeyInfo (what i2d_PUBKEY and
- * "openssl pkey -pubin -outform DER" produce).  It is the same whatever
- * PEM form the key came in (SPKI, PKCS#1, or the public half of a private
- * key).
+ * "openssl pkey -pubin -outform DER" produce).  It is the same for a
+ * public key and the public half of its private key.
  *
  * Every function clears OpenSSL's error queue before it returns.  The
  * cause arguments must not be NULL.
@@ -28,13 +28,17 @@ struct rsakey_info {
 };
 
 /*
- * Validate a public key as Asterisk loads it: exactly one PEM block,
- * "BEGIN PUBLIC KEY" (SPKI) or "BEGIN RSA PUBLIC KEY" (PKCS#1), with only
- * whitespace around it, an RSA key of exactly 1024 bits.  Rejects empty
- * input, more than max bytes, NUL bytes, any private key block, several
- * blocks, leading or trailing junk, PEM headers, bad base64 or DER (also
- * trailing bytes inside the DER), other key types and other sizes.  Fills
- * info (may be NULL).  Returns 0 or -1 with *cause (caller frees).
+ * Validate a public key as Asterisk loads it (PEM_read_PUBKEY): exactly
+ * one PEM block, "BEGIN PUBLIC KEY" (SubjectPublicKeyInfo), with only
+ * whitespace around it, an RSA key of exactly 1024 bits whose public
+ * exponent is odd and at least 3.  Rejects empty input, more than max
+ * bytes, NUL bytes, any private key block, PKCS#1 "BEGIN RSA PUBLIC KEY"
+ * blocks, several blocks, leading or trailing junk, PEM headers, bad
+ * base64 or DER (also trailing bytes inside the DER), other key types,
+ * other sizes and degenerate exponents (e = 1 makes every signature
+ * forgeable).  The one check of both daemons: iaxkey-server on upload and
+ * at start, iaxkeyd on every fetched key and on its own public key.
+ * Fills info (may be NULL).  Returns 0 or -1 with *cause (caller frees).
  */
 int	rsakey_pub_validate(const char *, size_t, size_t, struct rsakey_info *,
 	    char **);
@@ -44,8 +48,9 @@ int	rsakey_pub_validate(const char *, size_t, size_t, struct rsakey_info *,
  * links are followed, as Asterisk does), mode exactly 0600 or 0400,
  * at most RSAKEY_PEM_MAX bytes, one unencrypted PEM private key ("BEGIN
  * PRIVATE KEY" PKCS#8 or "BEGIN RSA PRIVATE KEY" PKCS#1) with only
- * whitespace around it, RSA, 1024 bits.  Fills info (may be NULL) with the
- * public half's fingerprint.  Returns 0 or -1 with *cause (caller frees).
+ * whitespace around it, RSA, 1024 bits, odd public exponent >= 3.  Fills
+ * info (may be NULL) with the public half's fingerprint.  Returns 0 or -1
+ * with *cause (caller frees).
  */
 int	rsakey_priv_check(const char *, struct rsakey_info *, char **);
 

@@ -300,6 +300,7 @@ test_fixed_keys(void)
 		"asterisk:reload_command", "asterisk:ami_host",
 		"asterisk:ami_port", "asterisk:ami_user",
 		"asterisk:ami_secret", "node:name", "outbound:mode",
+		"outbound:rsa_user",
 		"outbound:peers_file", "inbound:users_file", "inbound:inkeys",
 		"inbound:user", "inbound:template", "inbound:key_prefix",
 		"inbound:fallback_context", "inbound:wait_ms",
@@ -403,6 +404,7 @@ test_valid(void)
 	    "sync_remove = 1\n"
 	    "[outbound]\n"
 	    "peer_options = requirecalltoken=yes allow=ulaw,alaw\n"
+	    "rsa_user = {user}-rsa\n"
 	    "[inbound]\n"
 	    "inkeys = per-node\n"
 	    "fallback_context = iaxkeyd-fallback,s,1\n"
@@ -440,6 +442,7 @@ test_valid(void)
 	    "inkeys per-node");
 	is_str(conf_str(c, "outbound:peer_options"),
 	    "requirecalltoken=yes allow=ulaw,alaw", "peer_options");
+	is_str(conf_str(c, "outbound:rsa_user"), "{user}-rsa", "rsa_user");
 	is_str(conf_str(c, "node:name"), "nodeA", "continued line");
 	is_int(conf_int(c, "inbound:wait_ms"), 2000, "unset: default");
 
@@ -582,6 +585,15 @@ test_checks(void)
 	fails("[outbound]\npeer_options = trunk=yes secret=x\n",
 	    "outbound:peer_options: option \"secret\" is set by iaxkeyd",
 	    "peer option secret");
+	fails("[outbound]\nrsa_user = {user}:x\n", "outbound:rsa_user: only "
+	    "letters, digits, '.', '_', '-', {user} and {node}",
+	    "rsa_user with ':'");
+	fails("[outbound]\nrsa_user = {host}\n", "outbound:rsa_user: only "
+	    "letters, digits, '.', '_', '-', {user} and {node}",
+	    "rsa_user with an unknown placeholder");
+	fails("[outbound]\nrsa_user = {node}-"
+	    "01234567890123456789012345678901234567890123456789012345678901234\n",
+	    "outbound:rsa_user: empty or too long", "rsa_user too long");
 	fails("[outbound]\npeer_options = trunk\n", "outbound:peer_options: "
 	    "option \"trunk\" is not name=value", "peer option without =");
 	fails("[outbound]\npeer_options = Trunk=yes\n", "outbound:"

@@ -17,8 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "lib/afile.h"
 #include "lib/rsakey.h"
@@ -39,6 +45,7 @@ static char	*concat(const char *, size_t, const char *, size_t, size_t *);
 static void	 rejects(const char *, size_t, const char *, const char *);
 static void	 priv_rejects(const char *, const char *, const char *);
 static int	 fpr_sane(const char *);
+static char	*pub_with_exponent(unsigned long, size_t *);
 static int	 rm_one(const char *, const struct stat *, int, struct FTW *);
 static void	 make_keys(void);
 static void	 test_sha256(void);
@@ -186,6 +193,60 @@ priv_rejects(const char *name, const char *want, const char *what)
 	free(p);
 }
 
+/*
+ * The modulus of k.pub with public exponent e, as an SPKI PEM (caller
+ * frees): keys no key generator makes.
+ */
+static char *
+pub_with_exponent(unsigned long e, size_t *len)
+{
+	OSSL_PARAM_BLD	*bld;
+	OSSL_PARAM	*params;
+	EVP_PKEY_CTX	*ctx;
+	EVP_PKEY	*k, *pkey = NULL;
+	BIGNUM		*n = NULL, *bn_e;
+	BIO		*bio;
+	char		*pem, *data, *der;
+	size_t		 dlen;
+	long		 blen;
+	const unsigned char *p;
+
+	der = slurp("k.der", &dlen);
+	p = (const unsigned char *)der;
+	if ((k = d2i_PUBKEY(NULL, &p, (long)dlen)) == NULL ||
+	    !EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n))
+		bail("k.der: cannot read the modulus");
+	bn_e = BN_new();
+	if (bn_e == NULL || !BN_set_word(bn_e, e) ||
+	    (bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) ||
+	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		bail("cannot make an RSA key with e = %lu", e);
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_PUBKEY(bio, pkey) ||
+	    (blen = BIO_get_mem_data(bio, &data)) <= 0)
+		bail("cannot encode an RSA key with e = %lu", e);
+	pem = xmalloc((size_t)blen + 1);
+	memcpy(pem, data, (size_t)blen);
+	pem[blen] = '\0';
+	*len = (size_t)blen;
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn_e);
+	BN_free(n);
+	EVP_PKEY_free(k);
+	free(der);
+	ERR_clear_error();
+	return (pem);
+}
+
 /* Return 1 when s is "sha256:" and 64 lowercase hex digits. */
 static int
 fpr_sane(const char *s)
@@ -222,6 +283,8 @@ make_keys(void)
 		{ "rsa", "-in", "k.key", "-pubout", "-out", "k.pub", NULL },
 		{ "rsa", "-in", "k.key", "-RSAPublicKey_out", "-out",
 		    "k.rsapub", NULL },
+		{ "genrsa", "-3", "-out", "k3.key", "1024", NULL },
+		{ "rsa", "-in", "k3.key", "-pubout", "-out", "k3.pub", NULL },
 		{ "genrsa", "-traditional", "-out", "kt.key", "1024", NULL },
 		{ "rsa", "-in", "kt.key", "-pubout", "-out", "kt.pub", NULL },
 		{ "genrsa", "-out", "k512.key", "512", NULL },
@@ -293,10 +356,18 @@ test_pub_ok(void)
 	    "SPKI accepted");
 	is_int(a.bits, 1024, "1024 bits");
 	ok(fpr_sane(a.fingerprint), "fingerprint %s", a.fingerprint);
-	is_int(rsakey_pub_validate(pkcs1, plen, RSAKEY_PEM_MAX, &b, &cause), 0,
-	    "PKCS#1 accepted");
-	is_str(b.fingerprint, a.fingerprint, "same fingerprint for both forms");
 	ok(cause == NULL, "no cause: %s", cause ? cause : "");
+
+	/* Asterisk's PEM_read_PUBKEY cannot load a PKCS#1 public key. */
+	rejects(pkcs1, plen, "PKCS#1 \"RSA PUBLIC KEY\" block", "PKCS#1");
+
+	/* Any odd exponent from 3 up is RSA as Asterisk uses it. */
+	free(pkcs1);
+	pkcs1 = slurp("k3.pub", &plen);
+	is_int(rsakey_pub_validate(pkcs1, plen, RSAKEY_PEM_MAX, &b, &cause), 0,
+	    "e = 3 accepted");
+	ok(cause == NULL, "no cause: %s", cause ? cause : "");
+	ok(strcmp(b.fingerprint, a.fingerprint) != 0, "another key");
 
 	sum = slurp("k.sum", &sumlen);
 	ok(sumlen >= 64, "sha256sum output");
@@ -343,7 +414,8 @@ static void
 test_pub_reject(void)
 {
 	static const char	 hdr[] = "-----BEGIN PUBLIC KEY-----\n";
-	char			*spki, *buf, *other, *p, *der, *b64;
+	static const unsigned long bad_e[] = { 1, 2, 65536 };
+	char			*spki, *buf, *other, *p, *der, *b64, what[32];
 	char			*cause = NULL;
 	size_t			 slen, len, olen, dlen, n;
 
@@ -356,7 +428,21 @@ test_pub_reject(void)
 	rejects(buf, len, "RSA key is 2048 bits, Asterisk needs 1024", "2048");
 	free(buf);
 	buf = slurp("k2048.rsapub", &len);
-	rejects(buf, len, "RSA key is 2048 bits", "2048 PKCS#1");
+	rejects(buf, len, "PKCS#1", "2048 PKCS#1");
+	free(buf);
+
+	/* Degenerate public exponents on a real 1024-bit modulus. */
+	for (n = 0; n < sizeof bad_e / sizeof bad_e[0]; n++) {
+		buf = pub_with_exponent(bad_e[n], &len);
+		snprintf(what, sizeof what, "e = %lu", bad_e[n]);
+		rejects(buf, len, "bad RSA public exponent", what);
+		free(buf);
+	}
+	buf = pub_with_exponent(65537, &len);
+	is_int(rsakey_pub_validate(buf, len, RSAKEY_PEM_MAX, NULL, &cause), 0,
+	    "the same modulus with e = 65537 is accepted");
+	free(cause);
+	cause = NULL;
 	free(buf);
 	buf = slurp("ec.pub", &len);
 	rejects(buf, len, "not an RSA key (EC)", "EC P-256");
@@ -692,8 +778,12 @@ test_sign(void)
 	ok(openssl_ok("rsa", "-in", "lib.key", "-RSAPublicKey_out", "-out",
 	    "lib.rsapub", (char *)NULL), "PKCS#1 form of the public key");
 	rsapub = slurp("lib.rsapub", &rlen);
-	is_int(rsakey_verify(rsapub, rlen, MSG, strlen(MSG), sig, &cause), 0,
-	    "verify with the PKCS#1 public key");
+	is_int(rsakey_verify(rsapub, rlen, MSG, strlen(MSG), sig, &cause), -1,
+	    "no verification with a PKCS#1 public key (never accepted)");
+	ok(cause != NULL && strstr(cause, "PKCS#1") != NULL, "cause: %s",
+	    cause ? cause : "(verified)");
+	free(cause);
+	cause = NULL;
 	is_int(rsakey_sign(key, MSG, strlen(MSG), &sig2, &cause), 0,
 	    "sign again");
 	is_str(sig2, sig, "PKCS#1 v1.5 signatures are deterministic");

@@ -83,6 +83,18 @@ main(void)
 	ok(bad("IAX2/up@h/1", "secret"), "no secret");
 	ok(bad("IAX2/:p@h/1", "user"), "empty user");
 	ok(bad("IAX2/u!:p@h/1", "user"), "bad user char");
+	ok(bad("IAX2/"
+	    "u123456789012345678901234567890123456789012345678901234567890123456"
+	    "7890123456789:p@h/1", "user"), "80-character user");
+	{
+		struct dialdest	 d79;
+		const char	*f, *w;
+
+		ok(dialstr_parse("IAX2/u12345678901234567890123456789012345678"
+		    "9012345678901234567890123456789012345678:p@h/1", &d79, &f,
+		    &w) == 0 && strlen(d79.user) == 79,
+		    "79-character user (an iax.conf section name's limit)");
+	}
 	ok(bad("IAX2/u:@h/1", "secret"), "empty secret");
 	ok(bad("IAX2/u:p;x@h/1", "secret"), "';' in secret");
 	ok(bad("IAX2/u:p#@h/1", "secret"), "'#' in secret");

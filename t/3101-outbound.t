@@ -48,17 +48,20 @@ test_expect 'unchanged destination: no write, no reload' '
 	grep -qx "var IAXKEY_STATUS=OK" out &&
 	! grep -q "^reload" out &&
 	[ "$(stat -c "%i %Y %s" "$PEERS")" = "$before" ] &&
-	wait_log "event=outbound .*dest=node-b.example.net:4569 peer=node-b.example.net_4569_alice changed=no status=OK"
+	wait_log "event=outbound .*dest=node-b.example.net:4569 peer=node-b.example.net_4569_alice rsa_user=alice changed=no status=OK"
 '
 
 test_expect 'the secret is never logged' '
 	! grep -q s3cr3t "$T_DIR/daemon.log"
 '
 
-test_expect 'the answer is one round trip: EXEC MSet' '
+test_expect 'two round trips: EXEC MSet, and the secret by SET VARIABLE' '
 	emu -t -s outbound -a "IAX2/alice:s3cr3t@node-b.example.net/100@from-net" >out &&
-	grep -q "^call 0 agistatus=SUCCESS commands=1 errors=0" out &&
-	grep -q "^S> EXEC MSet \"IAXKEY_STATUS=OK,IAXKEY_DIAL=" out
+	grep -q "^call 0 agistatus=SUCCESS commands=2 errors=0" out &&
+	grep -q "^S> EXEC MSet \"IAXKEY_STATUS=OK,IAXKEY_DIAL=IAX2/node-b.example.net_4569_alice/100@from-net,.*IAXVAR(node)=testnode\"$" out &&
+	! grep "^S> EXEC" out | grep -q s3cr3t &&
+	grep -q "^S> SET VARIABLE IAXKEY_FALLBACK .*s3cr3t" out &&
+	grep -qx "var IAXVAR(node)=testnode" out
 '
 
 test_expect 'a secret with , ( ) survives MSet splitting' '
@@ -68,9 +71,9 @@ test_expect 'a secret with , ( ) survives MSet splitting' '
 	grep -qx "var IAXKEY_STATUS=OK" out
 '
 
-test_expect 'a secret with $ is set one variable per command' '
+test_expect 'a secret with $ travels by SET VARIABLE, never by EXEC' '
 	emu -t -s outbound -a "IAX2/u:p\$x@dollar.example/1" >out &&
-	grep -q "errors=0" out && ! grep -q "^S> EXEC MSet " out &&
+	grep -q "errors=0" out && ! grep "^S> EXEC" out | grep -qF "\$" &&
 	grep -q "^S> SET VARIABLE IAXKEY_FALLBACK " out &&
 	grep -qxF "var IAXKEY_FALLBACK=IAX2/u:p\$x@dollar.example:4569/1" out
 '
@@ -178,7 +181,7 @@ test_expect 'Asterisk without MSet: the variables are set one by one' '
 	grep -qx "var IAXKEY_REASON=" out &&
 	wait_log "EXEC MSet failed" &&
 	emu -s outbound -a "IAX2/u:p@nomset.example/1" >out &&
-	grep -q "commands=5 errors=0" out
+	grep -q "commands=6 errors=0" out
 '
 
 test_expect 'clean shutdown' 'iaxkeyd_stop'
@@ -212,9 +215,9 @@ test_expect 'ENOSPC writing the peers file: old file byte-identical, fallback' '
 	iaxkeyd_stop
 '
 
-test_expect 'dialstring mode: inline key, no file, no reload' '
+test_expect 'dialstring mode: inline key, no reload; the peers file is still written' '
 	printf "[outbound]\nmode = dialstring\n" >>"$T_DIR/iaxkeyd.conf" &&
-	iaxkeyd_start &&
+	rm -f "$PEERS" && iaxkeyd_start && [ -f "$PEERS" ] &&
 	cp "$PEERS" before &&
 	emu -s outbound -a "IAX2/u:p@ds.example:4570/9@ctx" >out &&
 	grep -qx "var IAXKEY_STATUS=OK" out &&

@@ -103,6 +103,15 @@ test_expect '512-bit key rejected' 'ks_key k512 512 && bad_key k512 &&
 	grep -q "^var IAXKEY_REASON=bad key: .*512" out'
 test_expect '2048-bit key rejected' 'ks_key k2048 2048 && bad_key k2048 &&
 	grep -q "^var IAXKEY_REASON=bad key: .*2048" out'
+test_expect 'key with public exponent 1 rejected' '
+	openssl genrsa -out kw.key 1024 2>/dev/null &&
+	weak_key "$T_DIR/ks/kweak.pub" kw.key && bad_key kweak &&
+	grep -q "^var IAXKEY_REASON=bad key: .*public exponent" out'
+test_expect 'PKCS#1 "RSA PUBLIC KEY" rejected (Asterisk cannot load it)' '
+	openssl genrsa -out kp.key 1024 2>/dev/null &&
+	openssl rsa -in kp.key -RSAPublicKey_out -out "$T_DIR/ks/kpkcs1.pub" \
+	    2>/dev/null && bad_key kpkcs1 &&
+	grep -q "^var IAXKEY_REASON=bad key: .*PKCS#1" out'
 test_expect 'private key rejected' '
 	openssl genrsa -out "$T_DIR/ks/kpriv.pub" 1024 2>/dev/null && bad_key kpriv'
 test_expect 'two keys in one body rejected' '
@@ -152,7 +161,67 @@ test_expect 'wait_ms passed: PENDING, the install completes later' '
 	grep -q "nodeSlow" "$USERS"
 '
 
+# The node name from the caller's IAXVAR(node), the method from
+# CHANNEL(auth_method): one question to Asterisk for both.
+test_expect 'no arguments: node and method asked in one command' '
+	ks_key nodeV &&
+	emu -t -v "CHANNEL(auth_method)=MD5" -v "IAXVAR(node)=nodeV" -s inbound >out &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	grep -qx "var IAXKEY_KEY=NEW" out &&
+	grep -qxF "S> GET FULL VARIABLE \${CHANNEL(auth_method)}/\${IAXVAR(node)}" out &&
+	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 2 ] &&
+	wait_log "event=inbound .*node=nodeV status=FALLBACK key=NEW .*node_src=iaxvar"
+'
+
+test_expect 'method given, node from IAXVAR(node)' '
+	emu -t -v "IAXVAR(node)=nodeV" -s inbound -a "" -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(node)}" out
+'
+
+test_expect 'no node given and IAXVAR(node) empty: INVALID, nothing fetched' '
+	n=$(wc -l <"$T_DIR/ks.log") &&
+	emu -v "CHANNEL(auth_method)=MD5" -s inbound >out &&
+	grep -qx "var IAXKEY_STATUS=INVALID" out &&
+	grep -qxF "var IAXKEY_REASON=caller node: not given, and \${IAXVAR(node)} is empty" out &&
+	[ "$(wc -l <"$T_DIR/ks.log")" = "$n" ]
+'
+
 test_expect 'clean shutdown, no secret logged' '
+	iaxkeyd_stop
+'
+
+# Per-node: on the RSA leg the user section that authenticated the call
+# names the node, whatever IAXVAR(node) claims.
+test_expect 'per-node RSA leg: the node is the authenticated user' '
+	INBOUND_EXTRA="inkeys = per-node" iaxkeyd_conf && iaxkeyd_start &&
+	emu -t -C IAX2/nodeV-4242 -v "IAXVAR(node)=nodeX" -s inbound -a "" -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	! grep -q "^S> GET FULL VARIABLE" out &&
+	wait_log "event=inbound .*node=nodeV status=RSA .*node_src=user user=nodeV" &&
+	emu -C IAX2/nodeV-4243 -s inbound -a nodeX -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	wait_log "caller claimed node nodeX, authenticated as nodeV"
+'
+
+test_expect 'per-node RSA leg from a user iaxkeyd did not install: IAXVAR(node)' '
+	emu -C IAX2/trunk-17 -v "IAXVAR(node)=nodeV" -s inbound -a "" -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	wait_log "event=inbound .*node=nodeV status=RSA .*node_src=iaxvar"
+'
+
+test_expect 'SIGHUP to shared: the users file is rendered again at once' '
+	grep -qx "\[nodeV\](iaxkeyd-template)" "$USERS" &&
+	iaxkeyd_conf </dev/null && kill -HUP "$IKD_PID" &&
+	wait_log "event=config_reload .*status=ok" &&
+	grep -qx "\[iaxkeyd\](+)" "$USERS" &&
+	grep -q "^inkeys=.*nodeV" "$USERS" &&
+	! grep -q "iaxkeyd-template" "$USERS" &&
+	emu -s ping >out &&
+	grep -qx "reload chan_iax2 status=SUCCESS" out
+'
+
+test_expect 'clean shutdown' '
 	iaxkeyd_stop
 '
 test_done

@@ -39,6 +39,8 @@ test_expect 'every read-only command ends with OK; LF line ends' '
 	grep -qx "  agi listen   127.0.0.1:$AGI_PORT" out &&
 	grep -q "^  admin listen 127.0.0.1:$ADMIN_PORT" out &&
 	grep -q "^  log level    debug" out &&
+	grep -qx "  outbound as  mode config, RSA leg user {user}" out &&
+	grep -qx "  inkeys       shared, on user iaxkeyd" out &&
 	grep -q "^  (0 peers)" out &&
 	grep -q "^  (0 keys)" out &&
 	grep -q "^  (0 callers)" out &&

@@ -94,6 +94,13 @@ test_expect 'GET: the PEM, ETag, 304 on If-None-Match, 404 unknown' '
 	[ "$(ks_get "$KSRV_URL/elsewhere")" = 404 ]
 '
 
+test_expect 'GETs are logged at debug level with the address' '
+	grep -q "event=request method=GET node=node1 status=200 addr=127.0.0.1 fpr=$FPR_A reason=key" ksrv.log &&
+	grep -q "event=request method=GET node=node1 status=304 addr=127.0.0.1" ksrv.log &&
+	grep -q "event=request method=GET node=nobody status=404 addr=127.0.0.1 reason=\"unknown node\"" ksrv.log &&
+	! grep -q "addr=- " ksrv.log
+'
+
 test_expect 'index: "<node> sha256:<hex>" lines' '
 	[ "$(ks_get "$KSRV_URL/v1/keys")" = 200 ] &&
 	echo "node1 $FPR_A" | test_cmp resp
@@ -101,7 +108,10 @@ test_expect 'index: "<node> sha256:<hex>" lines' '
 
 test_expect 'replayed request (same nonce): 409' '
 	[ "$(TOKEN=$TOK1 NONCE=nonce-register-0001 \
-	    ks_req PUT node1 a.pub a)" = 409 ] &&
+	    ks_req PUT node1 a.pub a)" = 403 ] &&
+	[ "$(NONCE=nonce-unchanged-0001 ks_req PUT node1 a.pub a a)" = 200 ] &&
+	grep -q "unchanged" resp &&
+	[ "$(NONCE=nonce-unchanged-0001 ks_req PUT node1 a.pub a a)" = 409 ] &&
 	grep -q "nonce already used" resp
 '
 

@@ -13,7 +13,7 @@
 # Everything lives in $T_DIR (t/trash.<test>.XXXXXX), the working directory
 # of the test, removed on success.
 
-T_TOP=$(cd "$(dirname "$0")/.." && pwd)
+T_TOP=${T_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$T_TOP" || exit 1
 T_NAME=$(basename "$0" .t)
 T_DIR=$(mktemp -d "$T_TOP/t/trash.$T_NAME.XXXXXX")
@@ -209,6 +209,23 @@ ks_key() {
 	    2>/dev/null &&
 	rm -f "$T_DIR/new.key" &&
 	mv "$T_DIR/new.pub" "$T_DIR/ks/$1.pub"
+}
+
+# OUT (a .pub path): the 1024-bit modulus of the private key file FROM
+# with public exponent 1, as SubjectPublicKeyInfo (no generator makes one).
+weak_key() {
+	w_n=$(openssl rsa -in "$2" -noout -modulus | cut -d= -f2) &&
+	printf '%s\n' 'asn1=SEQUENCE:spki' '[spki]' 'alg=SEQUENCE:alg' \
+	    'key=BITWRAP,SEQUENCE:rsa' '[alg]' 'oid=OID:rsaEncryption' \
+	    'p=NULL' '[rsa]' "n=INTEGER:0x$w_n" 'e=INTEGER:1' >"$1.asn1" &&
+	openssl asn1parse -genconf "$1.asn1" -noout -out "$1.der" \
+	    >/dev/null &&
+	{
+		echo '-----BEGIN PUBLIC KEY-----'
+		base64 -w64 "$1.der"
+		echo '-----END PUBLIC KEY-----'
+	} >"$1" &&
+	rm -f "$1.asn1" "$1.der"
 }
 
 # Requests the stub saw for one node's key.

@@ -10,11 +10,17 @@
 #   ks_req METHOD NODE BODY KEY [CURKEY]
 #                          a signed request; prints the HTTP status, the
 #                          body goes to $T_DIR/resp, headers to resp.h.
-#                          TOKEN, TS, NONCE, SIGNODE override/add.
+#                          TOKEN, TS, NONCE, SIGNODE, SIG override/add.
+#   slow_cut KIND N PHASE  N slow clients of t/helper/slowhttp -m KIND
+#                          (bounded: 60 s) must all be closed by the
+#                          server, N conn_timeout lines for PHASE logged
+#   ks_forge METHOD NODE TS NONCE BODY
+#                          the "signature" that verifies with any e = 1
+#                          key: the PKCS#1 v1.5 padded SHA-256 itself
 #
 # KS_PID is the variable iaxkeyd.sh's cleanup kills.
 
-. "$(dirname "$0")/lib/iaxkeyd.sh"
+. "${T_TOP:-$(cd "$(dirname "$0")/.." && pwd)}/t/lib/iaxkeyd.sh"
 
 KSRV=${KSRV:-$T_TOP/keyserver/iaxkey-server}
 KSRV_SCHEME=http
@@ -85,11 +91,26 @@ mkkey() {
 	    2>/dev/null
 }
 
+# The canonical string of METHOD NODE TS NONCE BODY (a file).
+ks_canon() {
+	printf '%s\n%s\n%s\n%s\n%s' "$1" "$2" "$3" "$4" \
+	    "$(sha256sum <"$5" | cut -d' ' -f1)"
+}
+
 # Sign the canonical string METHOD NODE TS NONCE BODY with KEY (base64).
 ks_sign() {
-	printf '%s\n%s\n%s\n%s\n%s' "$1" "$2" "$3" "$4" \
-	    "$(sha256sum <"$5" | cut -d' ' -f1)" |
+	ks_canon "$1" "$2" "$3" "$4" "$5" |
 	    openssl dgst -sha256 -sign "$T_DIR/$6.key" | base64 -w0
+}
+
+# A forged signature for an e = 1 key: 00 01 FF.. 00 DigestInfo(SHA-256).
+ks_forge() {
+	f_h=$(ks_canon "$@" | sha256sum | cut -d' ' -f1)
+	{
+		printf 0001
+		printf 'ff%.0s' $(seq 74)
+		printf '003031300d060960864801650304020105000420%s' "$f_h"
+	} | tr a-f A-F | basenc --base16 -d | base64 -w0
 }
 
 # A fresh nonce.
@@ -112,8 +133,8 @@ ks_req() {
 	if [ -n "$r_key" ]; then
 		set -- "$@" -H "X-Iaxkey-Timestamp: $r_ts" \
 		    -H "X-Iaxkey-Nonce: $r_nonce" \
-		    -H "X-Iaxkey-Signature: $(ks_sign "$r_method" \
-		    "$r_signode" "$r_ts" "$r_nonce" "$r_body" "$r_key")"
+		    -H "X-Iaxkey-Signature: ${SIG:-$(ks_sign "$r_method" \
+		    "$r_signode" "$r_ts" "$r_nonce" "$r_body" "$r_key")}"
 	fi
 	if [ -n "$r_cur" ]; then
 		set -- "$@" -H "X-Iaxkey-Current-Signature: $(ks_sign \
@@ -126,6 +147,15 @@ ks_req() {
 	rm -f "$T_DIR/resp" "$T_DIR/resp.h"
 	# shellcheck disable=SC2086
 	curl $CURL_TLS "$@" "$KSRV_URL/v1/keys/$r_node"
+}
+
+# N slow clients of KIND, each closed at the deadline of PHASE.
+slow_cut() {
+	"$T_TOP/t/helper/slowhttp" -b 127.0.0.1 -n "$2" -i 200 -T 60 \
+	    -m "$1" "127.0.0.1:$KSRV_PORT" >"$T_DIR/slow-$1.out" 2>&1 &&
+	grep -qx "end open=0 closed=$2 .*" "$T_DIR/slow-$1.out" &&
+	[ "$(grep -c "event=conn_timeout addr=127.0.0.1 phase=$3 " \
+	    "$T_DIR/ksrv.log")" = "$2" ]
 }
 
 # GET a URL path; print the status, body in $T_DIR/resp.
