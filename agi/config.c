@@ -96,10 +96,19 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  .help = "Console password; empty: no password, loopback clients "
 	  "only." },
 	{ "admin:max_clients", CONF_INT, 1, 1000, "16",
-	  .help = "Console clients at once." },
+	  .help = "Console clients at once, logged in or not." },
 	{ "admin:idle_timeout_ms", CONF_INT, 1000, 86400000, "600000",
 	  .help = "Close a console client silent for this long, in "
 	  "milliseconds." },
+	{ "admin:auth_timeout_s", CONF_INT, 1, 3600, "30",
+	  .help = "Close a client that has not logged in this long after "
+	  "connecting, in s." },
+	{ "admin:auth_max_clients", CONF_INT, 1, 1000, "4",
+	  .help = "Clients not logged in at once; a new one pushes out the "
+	  "oldest." },
+	{ "admin:auth_delay_ms", CONF_INT, 1, 600000, "1000",
+	  .help = "Failed login n > 3 from an address: no check for (n - 3) "
+	  "x this ms." },
 
 	/* [asterisk] */
 	{ "asterisk:config_dir", CONF_PATH, .def = "/etc/asterisk",

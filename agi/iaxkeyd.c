@@ -99,7 +99,7 @@ iaxkeyd_reload_config(void)
 		conf_free(ikd->conf);
 		ikd->conf = conf;
 		sync_apply();
-		admin_apply(conf);
+		console_apply(conf);
 		if (users)
 			keys_rerender();
 	}
@@ -296,7 +296,7 @@ main(int argc, char **argv)
 	/* Root's part: the listeners and the pid file; then let root go. */
 	if (server_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
-	if (admin_init(ikd->base, ikd->conf, &cause) == -1)
+	if (console_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
 	pidfile_write();
 	if (daemon_drop_privileges(conf_str(ikd->conf, "daemon:user"),
@@ -328,7 +328,8 @@ main(int argc, char **argv)
 
 	event_base_dispatch(ikd->base);
 
-	admin_free();
+	console_free();
+	keyops_free();		/* after the console clients stopped waiting */
 	server_free();
 	sync_free();
 	keys_free();

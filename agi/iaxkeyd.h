@@ -274,12 +274,52 @@ void		 keyops_cancel(struct keyop *);
 int		 keyops_show(void (*)(void *, const char *), void *, char **);
 void		 keyops_free(void);
 
-/* admin.c: the telnet console and session statistics. */
-int		 admin_init(struct event_base *, const struct conf *, char **);
-void		 admin_apply(const struct conf *);
-void		 admin_free(void);
-const char	*admin_addr(void);
-void		 admin_session_end(const char *, const char *, uint64_t);
+/* console.c: the console's transport: listener, clients, login, watch. */
+struct console_client;
+struct evbuffer;
+struct console_stats {
+	int		clients;	/* counted against max_clients */
+	int		watchers;
+	uint64_t	refused, auth_failures, watch_dropped;
+	uint64_t	auth_refused;	/* during a lock, unchecked */
+	uint64_t	auth_timeouts;	/* not logged in in time */
+	uint64_t	evicted;	/* pushed out before login */
+};
+int		 console_init(struct event_base *, const struct conf *,
+		    char **);
+void		 console_apply(const struct conf *);
+void		 console_free(void);
+const char	*console_addr(void);
+const struct console_stats *console_stats(void);
+int		 console_password_set(void);
+int		 console_authed(const struct console_client *);
+uint64_t	 console_id(const struct console_client *);
+const char	*console_peer(const struct console_client *);
+void		 console_printf(struct console_client *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 console_ok(struct console_client *);
+void		 console_err(struct console_client *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 console_add(struct console_client *, struct evbuffer *);
+void		 console_close(struct console_client *, const char *);
+void		 console_wait(struct console_client *, void (*)(void *),
+		    void *);
+void		 console_done(struct console_client *);
+void		 console_auth(struct console_client *, const char *);
+void		 console_watch(struct console_client *, enum log_level);
+struct evbuffer	*console_capture_begin(void);
+void		 console_capture_end(void);
+
+/* admin.c: the console's command table and commands. */
+int		 admin_line(struct console_client *, char *);
+
+/* stats.c: counters and per-script session statistics, as text lines. */
+enum stats_format { STATS_TEXT, STATS_PROMETHEUS, STATS_FORMAT_MAX };
+typedef void	(*stats_out)(void *, const char *);
+void		 stats_session_end(const char *, const char *, uint64_t);
+void		 stats_emit(enum stats_format, stats_out, void *);
+void		 stats_outcomes(void (*)(void *, const char *, const char *),
+		    void *);
 
 /* h_ping.c */
 void		 h_ping_start(struct session *);

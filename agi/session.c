@@ -758,7 +758,7 @@ session_log_end(struct session *s, const char *reason)
 		lf_str(&l, "hangup", "yes");
 	lf_str(&l, "reason", reason);
 	lf_emit(&l);
-	admin_session_end(s->route != NULL ? s->route->name : NULL, s->status,
+	stats_session_end(s->route != NULL ? s->route->name : NULL, s->status,
 	    ms);
 }
 

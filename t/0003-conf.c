@@ -313,7 +313,9 @@ test_fixed_keys(void)
 		"log:level", "log:syslog", "state:db",
 		/* added */
 		"agi:drain_timeout_ms", "admin:max_clients",
-		"admin:idle_timeout_ms", "outbound:peer_ttl",
+		"admin:idle_timeout_ms", "admin:auth_timeout_s",
+		"admin:auth_max_clients", "admin:auth_delay_ms",
+		"outbound:peer_ttl",
 		"outbound:max_peers", "outbound:peer_options",
 		"inbound:rsa_contexts", "inbound:md5_contexts",
 		"inbound:min_refetch_s", "inbound:on_key_change",

@@ -1,13 +1,13 @@
 /*
  * fuzz-admin-line: bytes from a telnet client to the admin console, cut
- * into lines the way agi/admin.c does (console_feed: telnet IAC
+ * into lines the way agi/console.c does (cmdline_feed: telnet IAC
  * commands, option negotiation and subnegotiation, CR, LF, CRLF, CR NUL,
  * the 4 KiB cap), each line checked for an HTTP client and split into
- * words (console_split, 16 words at most).
+ * words (cmdline_split, 16 words at most).
  */
 #include <string.h>
 
-#include "lib/console.h"
+#include "lib/cmdline.h"
 #include "t/fuzz/fuzz.h"
 
 #define FUZZ_ARGS_MAX	16	/* ADMIN_ARGS_MAX */
@@ -23,12 +23,12 @@ line_use(char *line)
 	size_t		 len = strlen(line);
 	int		 argc, i;
 
-	FUZZ_CHECK(len <= CONSOLE_LINE_MAX);
+	FUZZ_CHECK(len <= CMDLINE_MAX);
 	FUZZ_CHECK(strpbrk(line, "\r\n\377") == NULL);
-	if (console_is_http(line))
+	if (cmdline_is_http(line))
 		return;
 	end = line + len;
-	argc = console_split(line, argv, FUZZ_ARGS_MAX, &cause);
+	argc = cmdline_split(line, argv, FUZZ_ARGS_MAX, &cause);
 	if (argc == -1) {
 		FUZZ_CHECK(cause != NULL);
 		return;
@@ -43,23 +43,23 @@ line_use(char *line)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct console_in	 ci;
+	static struct cmdline	 ci;
 	size_t				 off = 0, used;
-	enum console_rc			 rc;
+	enum cmdline_rc			 rc;
 
-	console_in_init(&ci);
+	cmdline_init(&ci);
 	while (off < size) {
-		rc = console_feed(&ci, data + off, size - off, &used);
+		rc = cmdline_feed(&ci, data + off, size - off, &used);
 		FUZZ_CHECK(used >= 1 && used <= size - off);
 		off += used;
-		if (rc == CONSOLE_TOOLONG)
+		if (rc == CMDLINE_TOOLONG)
 			return (0);	/* the console replies and closes */
-		if (rc == CONSOLE_LINE)
+		if (rc == CMDLINE_LINE)
 			line_use(ci.line);
 		else
 			FUZZ_CHECK(off == size);
 	}
-	if (console_flush(&ci))
+	if (cmdline_flush(&ci))
 		line_use(ci.line);
 	return (0);
 }

@@ -348,6 +348,21 @@ finals() {
 	grep -E '^(OK$|ERR )' "$1"
 }
 
+# Read one line from the console on descriptor $1 into $r_line (bounded).
+adm_line() {
+	IFS= read -r -t 10 -u "$1" r_line
+}
+
+# Print one reply from the console on descriptor $1: its lines up to the
+# final one (bounded).
+adm_reply() {
+	while adm_line "$1"; do
+		echo "$r_line"
+		case $r_line in OK|ERR\ *) return 0 ;; esac
+	done
+	return 1
+}
+
 # Load and limits (34xx).
 
 # Wait until the daemon log (or file $3) holds $2 lines matching the

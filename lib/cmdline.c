@@ -1,8 +1,8 @@
-/* console: the admin console's input side (line assembly, words). */
+/* cmdline: the admin console's input side (line assembly, words). */
 #include <string.h>
 #include <strings.h>
 
-#include "lib/console.h"
+#include "lib/cmdline.h"
 
 /* Telnet (RFC 854). */
 #define TN_IAC		255
@@ -11,11 +11,11 @@
 #define TN_SB		250
 #define TN_SE		240
 
-enum console_tn { TN_DATA, TN_CMD, TN_OPT, TN_SUB, TN_SUB_IAC };
+enum cmdline_tn { TN_DATA, TN_CMD, TN_OPT, TN_SUB, TN_SUB_IAC };
 
 /* Start with an empty line and the telnet parser in data mode. */
 void
-console_in_init(struct console_in *ci)
+cmdline_init(struct cmdline *ci)
 {
 	ci->tn = TN_DATA;
 	ci->cr = 0;
@@ -23,9 +23,9 @@ console_in_init(struct console_in *ci)
 	ci->line[0] = '\0';
 }
 
-/* Consume bytes up to the end of a line; see console.h. */
-enum console_rc
-console_feed(struct console_in *ci, const unsigned char *buf, size_t n,
+/* Consume bytes up to the end of a line; see cmdline.h. */
+enum cmdline_rc
+cmdline_feed(struct cmdline *ci, const unsigned char *buf, size_t n,
     size_t *used)
 {
 	size_t		i;
@@ -74,21 +74,21 @@ console_feed(struct console_in *ci, const unsigned char *buf, size_t n,
 			ci->line[ci->len] = '\0';
 			ci->len = 0;
 			*used = i + 1;
-			return (CONSOLE_LINE);
+			return (CMDLINE_LINE);
 		}
-		if (ci->len == CONSOLE_LINE_MAX) {
+		if (ci->len == CMDLINE_MAX) {
 			*used = i + 1;
-			return (CONSOLE_TOOLONG);
+			return (CMDLINE_TOOLONG);
 		}
 		ci->line[ci->len++] = ch;
 	}
 	*used = n;
-	return (CONSOLE_MORE);
+	return (CMDLINE_MORE);
 }
 
-/* The unterminated last line at EOF; see console.h. */
+/* The unterminated last line at EOF; see cmdline.h. */
 int
-console_flush(struct console_in *ci)
+cmdline_flush(struct cmdline *ci)
 {
 	if (ci->len == 0)
 		return (0);
@@ -97,9 +97,9 @@ console_flush(struct console_in *ci)
 	return (1);
 }
 
-/* Split a line into words in place; see console.h. */
+/* Split a line into words in place; see cmdline.h. */
 int
-console_split(char *line, char **argv, int max, const char **cause)
+cmdline_split(char *line, char **argv, int max, const char **cause)
 {
 	char	*r = line, *w;
 	int	 argc = 0;
@@ -147,7 +147,7 @@ console_split(char *line, char **argv, int max, const char **cause)
 
 /* An HTTP client talking to the console (redis refuses these too). */
 int
-console_is_http(const char *line)
+cmdline_is_http(const char *line)
 {
 	static const char *const http[] = {
 		"GET ", "POST ", "HEAD ", "PUT ", "Host:"
