@@ -9,6 +9,13 @@
 #   iaxkeyd_stop                      SIGTERM, wait, check exit 0 and
 #                                     no sanitizer report
 #   emu ARGS...                       run the Asterisk emulator against it
+#   metrics_port [LOG]                wait for the /metrics listen line of
+#                                     the daemon log (or LOG), set
+#                                     METRICS_PORT
+#   scrape PORT [CURL ARGS...]        GET /metrics on 127.0.0.1:PORT to
+#                                     stdout; fails unless 200
+#   need_promtool                     exit with a TAP skip when Debian's
+#                                     prometheus package is missing
 #
 # Everything lives in $T_DIR (t/trash.<test>.XXXXXX), the working directory
 # of the test, removed on success.
@@ -331,6 +338,30 @@ wait_no_sessions() {
 	done
 	adm sessions quit
 	return 1
+}
+
+# The /metrics endpoint (docs/metrics.md).
+
+# Wait for the metrics listen line of the daemon log (or $1); METRICS_PORT.
+metrics_port() {
+	wait_log 'event=listen what=metrics' "${1:-$T_DIR/daemon.log}" &&
+	METRICS_PORT=$(sed -n 's/.*event=listen what=metrics addr=[0-9.]*:\([0-9]*\).*/\1/p' \
+	    "${1:-$T_DIR/daemon.log}" | tail -n 1) &&
+	[ -n "$METRICS_PORT" ]
+}
+
+# GET /metrics on 127.0.0.1:$1 (extra curl arguments follow); 200 only.
+scrape() {
+	s_port=$1
+	shift
+	curl -s -f --max-time 20 "$@" "http://127.0.0.1:$s_port/metrics"
+}
+
+# promtool and prometheus come with Debian's prometheus package (make deps).
+need_promtool() {
+	command -v promtool >/dev/null && command -v prometheus >/dev/null ||
+	    { echo "1..0 # skip promtool/prometheus missing: make deps" \
+	    "installs Debian's prometheus package"; exit 0; }
 }
 
 # The AMI emulator (t/helper/fake-ami, user iaxkeyd, secret amis3cret) with
