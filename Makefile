@@ -43,7 +43,7 @@ PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
 FUZZ_TARGETS = agi-env agi-reply dialstr admin-line conf rsakey keyserver
 FUZZ_EXTRA_conf      = agi/config.c
 FUZZ_EXTRA_keyserver = keyserver/api.c keyserver/config.c keyserver/guard.c \
-		       keyserver/keys.c
+		       keyserver/keys.c keyserver/stats.c
 FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
 
 .SECONDARY: t/lib/tap.o

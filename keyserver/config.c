@@ -3,6 +3,7 @@
 
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "keyserver/ks.h"
 
 static const char *const ks_level_choices[] = {
@@ -61,6 +62,9 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 	  .help = "Key directory: <node>.pub, tokens/ (hashes only)." },
 	{ "store:audit_log", CONF_PATH, .def = "", .flags = E,
 	  .help = "Append-only audit log; empty: <dir>/audit.log." },
+
+	/* [metrics] */
+	METRICS_CONF_SPEC,
 
 	/* [log] */
 	{ "log:file", CONF_PATH, .def = "", .flags = E,
