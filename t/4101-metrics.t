@@ -12,19 +12,6 @@ NPING=300
 HOLDERS=
 trap '[ -n "$HOLDERS" ] && kill $HOLDERS 2>/dev/null; t_cleanup' EXIT
 
-# promtool's lint of a page: no output, exit 0.
-promlint() {
-	promtool check metrics <"$1" >lint.out 2>&1
-	p_rc=$?
-	cat lint.out
-	[ "$p_rc" -eq 0 ] && [ ! -s lint.out ]
-}
-
-# The value of one series (exact name and labels) in a page.
-series() {
-	awk -v s="$2" '$1 == s { print $2; f = 1 } END { exit !f }' "$1"
-}
-
 # 1 when the series of prefix $2 in page $1 never decrease (buckets).
 monotonic() {
 	awk -v p="$2" 'index($1, p) == 1 { if ($2 + 0 < last) bad = 1

@@ -14,6 +14,9 @@
 #                                     METRICS_PORT
 #   scrape PORT [CURL ARGS...]        GET /metrics on 127.0.0.1:PORT to
 #                                     stdout; fails unless 200
+#   series PAGE SERIES                print the value of one series (exact
+#                                     name{labels}) of a scraped page
+#   promlint PAGE                     promtool check metrics finds nothing
 #   need_promtool                     exit with a TAP skip when Debian's
 #                                     prometheus package is missing
 #
@@ -355,6 +358,19 @@ scrape() {
 	s_port=$1
 	shift
 	curl -s -f --max-time 20 "$@" "http://127.0.0.1:$s_port/metrics"
+}
+
+# The value of series $2 (name and labels as written) in page $1.
+series() {
+	awk -v s="$2" '$1 == s { print $2; f = 1 } END { exit !f }' "$1"
+}
+
+# promtool's lint of page $1: no output, exit 0.
+promlint() {
+	promtool check metrics <"$1" >"$T_DIR/lint.out" 2>&1
+	p_rc=$?
+	cat "$T_DIR/lint.out"
+	[ "$p_rc" -eq 0 ] && [ ! -s "$T_DIR/lint.out" ]
 }
 
 # promtool and prometheus come with Debian's prometheus package (make deps).
