@@ -4,9 +4,11 @@
 
 CC	?= cc
 PKGS	 = libevent libevent_openssl openssl libcurl sqlite3
+# prometheus: promtool and prometheus for the /metrics tests (t/4101,
+# t/5005, t/5301; they skip without it).
 DEBPKGS	 = build-essential pkg-config libevent-dev libssl-dev \
 	   libcurl4-openssl-dev libiniparser-dev libsqlite3-dev openssl \
-	   netcat-openbsd sqlite3
+	   netcat-openbsd sqlite3 curl prometheus
 PREFIX	?= /usr/local
 DESTDIR	?=
 SANITIZE ?=
@@ -108,7 +110,8 @@ deps:
 need-deps:
 	@pkg-config --exists $(PKGS) && [ -f /usr/include/iniparser/iniparser.h ] \
 	    && command -v nc >/dev/null && command -v openssl >/dev/null \
-	    && command -v sqlite3 >/dev/null \
+	    && command -v sqlite3 >/dev/null && command -v curl >/dev/null \
+	    && command -v promtool >/dev/null \
 	    || $(MAKE) --no-print-directory deps
 
 # make fuzz needs clang with libFuzzer (Debian: libclang-rt-14-dev).
