@@ -239,5 +239,7 @@ clean:
 	    $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS) .build-flags
 	rm -rf t/trash.* $(FUZZ_DIR)
 
-# These include agi/config.c to check the spec table and the sample file.
-t/0003-conf.t t/helper/conf-sample: agi/config.c agi/config.h
+# These include agi/config.c and keyserver/config.c to check the spec
+# tables and the sample files.
+t/0003-conf.t t/helper/conf-sample: agi/config.c agi/config.h \
+    keyserver/config.c keyserver/ks.h

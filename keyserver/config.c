@@ -77,3 +77,5 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 
 	{ .key = NULL }
 };
+
+#undef E

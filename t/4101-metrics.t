@@ -183,14 +183,17 @@ test_expect 'oversized request headers are refused' '
 	case $code in 4*) ;; *) echo "status $code"; false ;; esac
 '
 
-test_expect 'allow = 127.0.0.2 (SIGHUP): 403 from 127.0.0.1, counted; 200 from .2' '
-	printf "allow = 127.0.0.2\n" >>"$T_DIR/iaxkeyd.conf" &&
+test_expect 'allow = 127.0.0.2/31 (SIGHUP): 403 from .1 and .4, counted; 200 from .2, .3' '
+	printf "allow = 127.0.0.2/31\n" >>"$T_DIR/iaxkeyd.conf" &&
 	kill -HUP $IKD_PID && wait_log "event=config_reload .*status=ok" &&
 	[ "$(curl -s -o body -w "%{http_code}" "http://127.0.0.1:$METRICS_PORT/metrics")" = 403 ] &&
 	grep -qx forbidden body &&
+	[ "$(curl -s -o /dev/null -w "%{http_code}" --interface 127.0.0.4 "http://127.0.0.1:$METRICS_PORT/metrics")" = 403 ] &&
+	scrape "$METRICS_PORT" --interface 127.0.0.3 >/dev/null &&
 	scrape "$METRICS_PORT" --interface 127.0.0.2 >page &&
-	series page iaxkeyd_metrics_refused_total >v && [ "$(cat v)" = 1 ] &&
-	wait_log "event=metrics_refused addr=127.0.0.1:"
+	series page iaxkeyd_metrics_refused_total >v && [ "$(cat v)" = 2 ] &&
+	wait_log "event=metrics_refused addr=127.0.0.1:" &&
+	wait_log "event=metrics_refused addr=127.0.0.4:"
 '
 
 test_expect "the connection cap: 20 idle clients pause the listener, it resumes" '
