@@ -479,27 +479,29 @@ metrics_page_line(void *arg, const char *line)
 static void
 metrics_own(const struct metrics *m, struct metrics_page *pg)
 {
-	char	line[METRICS_LINE_MAX];
+	const struct {
+		const char		*name, *help;
+		unsigned long long	 v;
+	}	 own[] = {
+		{ "scrapes", "Pages served by the /metrics endpoint.",
+		  m->scrapes },
+		{ "refused", "Requests refused with 403: peer not in "
+		  "[metrics] allow.", m->refused },
+	};
+	char	 line[METRICS_LINE_MAX];
+	size_t	 i;
 
-	snprintf(line, sizeof line, "# HELP %s_metrics_scrapes_total "
-	    "Pages served by the /metrics endpoint.", m->prefix);
-	metrics_page_line(pg, line);
-	snprintf(line, sizeof line, "# TYPE %s_metrics_scrapes_total counter",
-	    m->prefix);
-	metrics_page_line(pg, line);
-	snprintf(line, sizeof line, "%s_metrics_scrapes_total %llu",
-	    m->prefix, m->scrapes);
-	metrics_page_line(pg, line);
-	snprintf(line, sizeof line, "# HELP %s_metrics_refused_total "
-	    "Requests refused with 403: peer not in [metrics] allow.",
-	    m->prefix);
-	metrics_page_line(pg, line);
-	snprintf(line, sizeof line, "# TYPE %s_metrics_refused_total counter",
-	    m->prefix);
-	metrics_page_line(pg, line);
-	snprintf(line, sizeof line, "%s_metrics_refused_total %llu",
-	    m->prefix, m->refused);
-	metrics_page_line(pg, line);
+	for (i = 0; i < sizeof own / sizeof own[0]; i++) {
+		snprintf(line, sizeof line, "# HELP %s_metrics_%s_total %s",
+		    m->prefix, own[i].name, own[i].help);
+		metrics_page_line(pg, line);
+		snprintf(line, sizeof line, "# TYPE %s_metrics_%s_total "
+		    "counter", m->prefix, own[i].name);
+		metrics_page_line(pg, line);
+		snprintf(line, sizeof line, "%s_metrics_%s_total %llu",
+		    m->prefix, own[i].name, own[i].v);
+		metrics_page_line(pg, line);
+	}
 }
 
 /* Every request: allow list, path, then the page. */

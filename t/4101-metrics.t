@@ -75,13 +75,7 @@ test_expect 'GET /metrics: 200 and the exposition content type' '
 	series page iaxkeyd_metrics_scrapes_total >v && [ "$(cat v)" = 1 ]
 '
 
-if command -v promtool >/dev/null; then
-	test_expect 'promtool check metrics: the idle page is clean' '
-		scrape "$METRICS_PORT" >idle && promlint idle
-	'
-else
-	test_skip "promtool missing (make deps installs Debian's prometheus)"
-fi
+test_promlint 'the idle page is clean' 'scrape "$METRICS_PORT" >page'
 
 test_expect "load: $NPING pings (agibench), unknown scripts, failed fetches" '
 	"$AGIBENCH" -c 8 -n $NPING -t 60000 -V IAXKEY_STATUS \
@@ -92,14 +86,10 @@ test_expect "load: $NPING pings (agibench), unknown scripts, failed fetches" '
 	wait_no_sessions
 '
 
-if command -v promtool >/dev/null; then
-	test_expect 'promtool check metrics: the page after load is clean' '
-		scrape "$METRICS_PORT" >loaded && promlint loaded &&
-		grep -q "^iaxkeyd_session_duration_seconds_bucket{script=\"ping\",le=\"0.001\"} " loaded
-	'
-else
-	test_skip "promtool missing (make deps installs Debian's prometheus)"
-fi
+test_promlint 'the page after load is clean' '
+	scrape "$METRICS_PORT" >page &&
+	grep -q "^iaxkeyd_session_duration_seconds_bucket{script=\"ping\",le=\"0.001\"} " page
+'
 
 test_expect 'the histogram: +Inf bucket = _count = sessions of the script' '
 	scrape "$METRICS_PORT" >page &&

@@ -17,6 +17,8 @@
 #   series PAGE SERIES                print the value of one series (exact
 #                                     name{labels}) of a scraped page
 #   promlint PAGE                     promtool check metrics finds nothing
+#   test_promlint DESC BODY           a test: BODY writes $T_DIR/page, then
+#                                     promlint; a TAP skip without promtool
 #   need_promtool                     exit with a TAP skip when Debian's
 #                                     prometheus package is missing
 #
@@ -371,6 +373,17 @@ promlint() {
 	p_rc=$?
 	cat "$T_DIR/lint.out"
 	[ "$p_rc" -eq 0 ] && [ ! -s "$T_DIR/lint.out" ]
+}
+
+# A test whose body $2 writes the page "page", which promtool must find
+# clean; skipped with the reason when promtool is missing.
+test_promlint() {
+	if command -v promtool >/dev/null; then
+		test_expect "promtool check metrics: $1" "{ $2
+		} && promlint page"
+	else
+		test_skip "promtool missing (make deps installs Debian's prometheus)"
+	fi
 }
 
 # promtool and prometheus come with Debian's prometheus package (make deps).
