@@ -54,7 +54,7 @@ test_expect 'iaxkeyd -n checks [metrics] allow' '
 
 test_expect 'off by default: no metrics listener' '
 	iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &&
-	adm status >out && grep -q "^OK" out &&
+	adm status >out && grep -qx "  metrics      none" out &&
 	! grep -q "what=metrics" "$T_DIR/daemon.log" &&
 	iaxkeyd_stop
 '
@@ -63,8 +63,9 @@ iaxkeyd_conf <<EOF
 [metrics]
 listen = 127.0.0.1:0
 EOF
-test_expect 'with [metrics] listen: a listener on loopback, logged' '
-	iaxkeyd_start && metrics_port && admin_port
+test_expect 'with [metrics] listen: a listener on loopback, logged, in status' '
+	iaxkeyd_start && metrics_port && admin_port &&
+	adm status >out && grep -qx "  metrics      127.0.0.1:$METRICS_PORT" out
 '
 
 test_expect 'GET /metrics: 200 and the exposition content type' '
@@ -201,6 +202,7 @@ test_expect 'reload: an empty listen closes the endpoint' '
 	awk "/^\[metrics\]/ { m = 1 } m && /^listen/ { print \"listen =\"; next } { print }" \
 	    "$T_DIR/iaxkeyd.conf" >conf.new && mv conf.new "$T_DIR/iaxkeyd.conf" &&
 	kill -HUP $IKD_PID && wait_log "metrics endpoint off" &&
+	adm status >out && grep -qx "  metrics      none" out &&
 	! curl -s --max-time 20 "http://127.0.0.1:$METRICS_PORT/metrics" \
 	    --interface 127.0.0.2 >/dev/null
 '

@@ -2,7 +2,8 @@
 #
 #   iaxkeyd_conf [section lines...]   write $T_DIR/iaxkeyd.conf; extra ini
 #                                     text on stdin is appended
-#   iaxkeyd_start                     start it (-d), wait for event=listen,
+#   iaxkeyd_start                     start it (-d), wait for event=listen
+#                                     and event=start (signals handled),
 #                                     set AGI_PORT and IKD_PID
 #   wait_log PATTERN                  wait (inotify via tail -f, bounded)
 #                                     until the daemon log has PATTERN
@@ -136,7 +137,9 @@ iaxkeyd_start() {
 	: >"$T_DIR/daemon.log"
 	"$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1 &
 	IKD_PID=$!
-	wait_log 'event=listen what=agi' || {
+	# event=start comes once the signal handlers are set: a signal sent
+	# before it would kill the daemon.
+	wait_log 'event=listen what=agi' && wait_log 'event=start ' || {
 		cat "$T_DIR/daemon.log"
 		return 1
 	}
