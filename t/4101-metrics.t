@@ -52,11 +52,13 @@ test_expect 'iaxkeyd -n checks [metrics] allow' '
 	grep -qx "configuration OK" out
 '
 
+# (stopped whatever happens: the next test starts another daemon)
 test_expect 'off by default: no metrics listener' '
 	iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &&
-	adm status >out && grep -qx "  metrics      none" out &&
-	! grep -q "what=metrics" "$T_DIR/daemon.log" &&
-	iaxkeyd_stop
+	adm status >out
+	iaxkeyd_stop &&
+	grep -qx "  metrics      none" out &&
+	! grep -q "what=metrics" "$T_DIR/daemon.log"
 '
 
 iaxkeyd_conf <<EOF
