@@ -4,9 +4,11 @@
 
 CC	?= cc
 PKGS	 = libevent libevent_openssl openssl libcurl sqlite3
+# prometheus: promtool and prometheus for the /metrics tests (t/4101,
+# t/5005, t/5301; they skip without it).
 DEBPKGS	 = build-essential pkg-config libevent-dev libssl-dev \
 	   libcurl4-openssl-dev libiniparser-dev libsqlite3-dev openssl \
-	   netcat-openbsd sqlite3 iproute2
+	   netcat-openbsd sqlite3 iproute2 curl prometheus
 PREFIX	?= /usr/local
 DESTDIR	?=
 SANITIZE ?=
@@ -43,7 +45,7 @@ PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
 FUZZ_TARGETS = agi-env agi-reply dialstr admin-line conf rsakey keyserver
 FUZZ_EXTRA_conf      = agi/config.c
 FUZZ_EXTRA_keyserver = keyserver/api.c keyserver/config.c keyserver/guard.c \
-		       keyserver/keys.c
+		       keyserver/keys.c keyserver/stats.c
 FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
 
 .SECONDARY: t/lib/tap.o
@@ -108,7 +110,8 @@ deps:
 need-deps:
 	@pkg-config --exists $(PKGS) && [ -f /usr/include/iniparser/iniparser.h ] \
 	    && command -v nc >/dev/null && command -v openssl >/dev/null \
-	    && command -v sqlite3 >/dev/null \
+	    && command -v sqlite3 >/dev/null && command -v curl >/dev/null \
+	    && command -v promtool >/dev/null \
 	    || $(MAKE) --no-print-directory deps
 
 # make fuzz needs clang with libFuzzer (Debian: libclang-rt-14-dev).
@@ -236,5 +239,7 @@ clean:
 	    $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS) .build-flags
 	rm -rf t/trash.* $(FUZZ_DIR)
 
-# These include agi/config.c to check the spec table and the sample file.
-t/0003-conf.t t/helper/conf-sample: agi/config.c agi/config.h
+# These include agi/config.c and keyserver/config.c to check the spec
+# tables and the sample files.
+t/0003-conf.t t/helper/conf-sample: agi/config.c agi/config.h \
+    keyserver/config.c keyserver/ks.h

@@ -453,6 +453,8 @@ cmd_status(struct console_client *c, int argc, char **argv)
 	    open ? "" : " (closed: max_sessions reached)");
 	console_printf(c, "  admin listen %s", *console_addr() != '\0' ?
 	    console_addr() : "none");
+	console_printf(c, "  metrics      %s", *stats_serve_addr() != '\0' ?
+	    stats_serve_addr() : "none");
 	console_printf(c, "  sessions     active %d, total %llu",
 	    server_active(), (unsigned long long)server_stats()->accepted);
 	stats_outcomes(admin_outcomes, c);

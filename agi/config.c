@@ -11,6 +11,7 @@
 
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xmalloc.h"
 #include "agi/config.h"
 
@@ -109,6 +110,9 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	{ "admin:auth_delay_ms", CONF_INT, 1, 600000, "1000",
 	  .help = "Failed login n > 3 from an address: no check for (n - 3) "
 	  "x this ms." },
+
+	/* [metrics] */
+	METRICS_CONF_SPEC,
 
 	/* [asterisk] */
 	{ "asterisk:config_dir", CONF_PATH, .def = "/etc/asterisk",

@@ -100,6 +100,7 @@ iaxkeyd_reload_config(void)
 		ikd->conf = conf;
 		sync_apply();
 		console_apply(conf);
+		stats_serve(ikd->base, conf);
 		if (users)
 			keys_rerender();
 	}
@@ -296,6 +297,7 @@ main(int argc, char **argv)
 	/* Root's part: the listeners and the pid file; then let root go. */
 	if (server_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
+	stats_serve(ikd->base, ikd->conf);
 	if (console_init(ikd->base, ikd->conf, &cause) == -1)
 		fatalx("%s", cause);
 	pidfile_write();
@@ -329,6 +331,7 @@ main(int argc, char **argv)
 	event_base_dispatch(ikd->base);
 
 	console_free();
+	stats_serve_stop();
 	keyops_free();		/* after the console clients stopped waiting */
 	server_free();
 	sync_free();

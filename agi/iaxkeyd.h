@@ -318,6 +318,9 @@ enum stats_format { STATS_TEXT, STATS_PROMETHEUS, STATS_FORMAT_MAX };
 typedef void	(*stats_out)(void *, const char *);
 void		 stats_session_end(const char *, const char *, uint64_t);
 void		 stats_emit(enum stats_format, stats_out, void *);
+void		 stats_serve(struct event_base *, const struct conf *);
+const char	*stats_serve_addr(void);
+void		 stats_serve_stop(void);
 void		 stats_outcomes(void (*)(void *, const char *, const char *),
 		    void *);
 

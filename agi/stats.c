@@ -6,15 +6,19 @@
  * are read where they live (server_stats(), reload_stats(), ...).  The
  * console only presents what stats_emit() writes: "stats" shows the text
  * format, "stats prometheus" the Prometheus text exposition (version
- * 0.0.4), which any other presenter (an HTTP endpoint) can serve as is.
- * Statistics are kept whether or not the console runs.
+ * 0.0.4), which the /metrics endpoint ([metrics] listen, lib/metrics.c,
+ * started by stats_serve) serves as is: both read one snapshot per page,
+ * so they present the same numbers.  Statistics are kept whether or not
+ * the console or the endpoint runs.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "agi/iaxkeyd.h"
+#include "lib/metrics.h"
 #include "lib/xmalloc.h"
 
 #define STATS_SCRIPTS		8	/* per-script statistics */
@@ -192,6 +196,7 @@ static const struct stats_prom stats_prom_tail[] = {
 
 static struct stats_script	stats_scripts[STATS_SCRIPTS];
 static int			stats_nscripts;
+static struct metrics		*stats_endpoint;	/* /metrics */
 
 static struct stats_script *stats_script(const char *);
 static uint64_t	stats_percentile(const struct stats_script *, unsigned);
@@ -205,6 +210,7 @@ static void	stats_prom_rows(const struct stats_sink *,
 		    const struct stats_prom *, size_t, const long long *);
 static void	stats_prom_scripts(const struct stats_sink *);
 static void	stats_prometheus(const struct stats_sink *);
+static void	stats_page(metrics_out, void *, void *);
 
 /* The statistics of a script, created when there is room. */
 static struct stats_script *
@@ -507,9 +513,63 @@ stats_prometheus(const struct stats_sink *sk)
 	stats_prom_meta(sk, "uptime_seconds", "gauge", "Seconds since the "
 	    "daemon started.");
 	stats_line(sk, "iaxkeyd_uptime_seconds %lld", up < 0 ? 0 : up);
+	stats_prom_meta(sk, "start_time_seconds", "gauge", "Start time of "
+	    "the daemon, in seconds since the epoch.");
+	stats_line(sk, "iaxkeyd_start_time_seconds %lld",
+	    (long long)ikd->started.tv_sec);
 	stats_prom_rows(sk, stats_prom_head, sizeof stats_prom_head /
 	    sizeof stats_prom_head[0], v);
 	stats_prom_scripts(sk);
 	stats_prom_rows(sk, stats_prom_tail, sizeof stats_prom_tail /
 	    sizeof stats_prom_tail[0], v);
+}
+
+/* A page of the /metrics endpoint: the Prometheus exposition. */
+static void
+stats_page(metrics_out out, void *outarg, void *arg)
+{
+	stats_emit(STATS_PROMETHEUS, out, outarg);
+}
+
+/*
+ * Start, move or stop the /metrics endpoint after [metrics] (startup and
+ * SIGHUP).  A listener that cannot be bound is logged as an error and
+ * the old one, if any, stays; the next SIGHUP tries again.
+ */
+void
+stats_serve(struct event_base *base, const struct conf *conf)
+{
+	struct logline	 l;
+	const char	*listen = conf_str(conf, "metrics:listen");
+	char		*cause = NULL;
+
+	if (stats_endpoint == NULL)
+		stats_endpoint = metrics_new(base, "iaxkeyd", stats_page,
+		    NULL);
+	if (metrics_apply(stats_endpoint, listen, conf_str(conf,
+	    "metrics:allow"), &cause) == 0)
+		return;
+	lf_begin(&l, LOG_L_ERROR, "listen_failed");
+	lf_str(&l, "what", "metrics");
+	lf_str(&l, "addr", listen);
+	lf_str(&l, "reason", cause);
+	lf_str(&l, "action", *metrics_addr(stats_endpoint) != '\0' ?
+	    "old listener kept" : "no metrics endpoint");
+	lf_emit(&l);
+	free(cause);
+}
+
+/* The bound address of the /metrics endpoint, or "". */
+const char *
+stats_serve_addr(void)
+{
+	return (stats_endpoint != NULL ? metrics_addr(stats_endpoint) : "");
+}
+
+/* Close the /metrics endpoint (shutdown). */
+void
+stats_serve_stop(void)
+{
+	metrics_free(stats_endpoint);
+	stats_endpoint = NULL;
 }

@@ -325,6 +325,13 @@ api_active(void)
 	return (api.active);
 }
 
+/* 1 while max_connections holds the listener closed. */
+int
+api_paused(void)
+{
+	return (api.paused);
+}
+
 /*
  * evhttp wants a bufferevent for a new connection: count it, start its
  * first deadline, watch its buffers.
@@ -362,6 +369,7 @@ api_bevcb(struct event_base *base, void *arg)
 	api_conn_enter(c, ssl != NULL ? API_HANDSHAKE : API_HEADERS);
 	TAILQ_INSERT_TAIL(&api.pending, c, entry);
 	bufferevent_incref(bev);
+	stats_conn_accepted();
 	if (event_base_once(base, -1, EV_TIMEOUT, api_conn_adopt, c,
 	    &now) == -1)
 		fatalx("event_base_once failed");
@@ -408,6 +416,7 @@ api_conn_adopt(evutil_socket_t fd, short what, void *arg)
 		lf_str(&l, "addr", c->addr);
 		lf_str(&l, "reason", "max_per_addr");
 		lf_emit(&l);
+		stats_conn_closed(STATS_CLOSED_PER_ADDR);
 		evhttp_connection_free(c->evcon);
 		api_conn_free(c);
 		api_conn_gone();
@@ -554,6 +563,7 @@ api_conn_deadline(evutil_socket_t fd, short what, void *arg)
 		api_conn_enter(c, c->phase);
 		return;
 	}
+	stats_conn_closed(STATS_CLOSED_DEADLINE);
 	evhttp_connection_free(c->evcon);	/* calls api_conn_closed */
 }
 
@@ -610,7 +620,36 @@ api_refuse(struct evhttp_request *req, const char *addr, const char *node,
 	api_log(req, addr, node, code, why, fpr[0] != '\0' ? fpr : NULL);
 }
 
-/* Log one request's outcome (GETs at debug level). */
+/* The route of a request, a label of the request counters. */
+static enum stats_route
+api_route(struct evhttp_request *req)
+{
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path;
+
+	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	if (path == NULL)
+		return (STATS_ROUTE_OTHER);
+	if (strcmp(path, API_PREFIX) == 0 || strcmp(path, API_PREFIX "/") == 0)
+		return (evhttp_request_get_command(req) == EVHTTP_REQ_GET ||
+		    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ?
+		    STATS_ROUTE_INDEX : STATS_ROUTE_OTHER);
+	if (strncmp(path, API_PREFIX "/", sizeof API_PREFIX) != 0)
+		return (STATS_ROUTE_OTHER);
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		return (STATS_ROUTE_KEY_GET);
+	case EVHTTP_REQ_PUT:
+		return (STATS_ROUTE_KEY_PUT);
+	case EVHTTP_REQ_DELETE:
+		return (STATS_ROUTE_KEY_DELETE);
+	default:
+		return (STATS_ROUTE_OTHER);
+	}
+}
+
+/* Count and log one request's outcome (GETs at debug level). */
 static void
 api_log(struct evhttp_request *req, const char *addr, const char *node,
     int status, const char *reason, const char *fpr)
@@ -619,6 +658,7 @@ api_log(struct evhttp_request *req, const char *addr, const char *node,
 	enum evhttp_cmd_type	cmd = evhttp_request_get_command(req);
 	enum log_level		lvl = LOG_L_INFO;
 
+	stats_request(api_route(req), status);
 	if ((cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) &&
 	    status < 500 && status != 429)
 		lvl = LOG_L_DEBUG;
@@ -961,6 +1001,7 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		    "%s unchanged\n", cur->fpr);
 		api_reply(req, 200, "text/plain", NULL, 0, cur->etag);
 		api_log(req, addr, node, 200, "unchanged", fpr);
+		stats_upload(STATS_UPLOAD_UNCHANGED);
 		free(s.canon);
 		return;
 	}
@@ -983,11 +1024,14 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 	    cur->fpr);
 	api_reply(req, code, "text/plain", NULL, 0, cur->etag);
 	api_log(req, addr, node, code, action, fpr);
+	stats_upload(code == 201 ? STATS_UPLOAD_REGISTERED :
+	    STATS_UPLOAD_REPLACED);
 	free(s.canon);
 	return;
 
 fail:
 	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
+	stats_upload(STATS_UPLOAD_REFUSED);
 	free(cause);
 	free(s.canon);
 }

@@ -3,6 +3,7 @@
 
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "keyserver/ks.h"
 
 static const char *const ks_level_choices[] = {
@@ -62,6 +63,9 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 	{ "store:audit_log", CONF_PATH, .def = "", .flags = E,
 	  .help = "Append-only audit log; empty: <dir>/audit.log." },
 
+	/* [metrics] */
+	METRICS_CONF_SPEC,
+
 	/* [log] */
 	{ "log:file", CONF_PATH, .def = "", .flags = E,
 	  .help = "Ops log file, reopened on SIGUSR1; empty: none." },
@@ -73,3 +77,5 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 
 	{ .key = NULL }
 };
+
+#undef E

@@ -132,6 +132,14 @@ guard_free(void)
 	memset(&guard, 0, sizeof guard);
 }
 
+/* Nonces in the replay cache now; *cap: its size. */
+size_t
+guard_nonces(size_t *cap)
+{
+	*cap = guard.cap;
+	return (guard.count);
+}
+
 /* 1 if s is a well-formed nonce: 16-64 of [A-Za-z0-9_-]. */
 int
 guard_nonce_valid(const char *s)

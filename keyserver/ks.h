@@ -11,6 +11,7 @@
  *		connection counts
  *   api.c	HTTP: listener, TLS, connection limits and deadlines, the
  *		/v1/keys API
+ *   stats.c	counters by route, status, reason; the /metrics endpoint
  */
 #ifndef KS_H
 #define KS_H
@@ -29,6 +30,28 @@
 #define KS_TOKEN_MAX	128		/* longest X-Iaxkey-Token */
 
 struct event_base;
+
+/* stats.c: what api.c counts (label values of /metrics). */
+enum stats_route {
+	STATS_ROUTE_INDEX,		/* GET /v1/keys */
+	STATS_ROUTE_KEY_GET,		/* GET, HEAD /v1/keys/<node> */
+	STATS_ROUTE_KEY_PUT,
+	STATS_ROUTE_KEY_DELETE,
+	STATS_ROUTE_OTHER,		/* anything else */
+	STATS_ROUTE_MAX
+};
+enum stats_upload {
+	STATS_UPLOAD_REGISTERED,
+	STATS_UPLOAD_REPLACED,
+	STATS_UPLOAD_UNCHANGED,
+	STATS_UPLOAD_REFUSED,
+	STATS_UPLOAD_MAX
+};
+enum stats_closed {
+	STATS_CLOSED_PER_ADDR,		/* max_per_addr reached */
+	STATS_CLOSED_DEADLINE,		/* a phase deadline passed */
+	STATS_CLOSED_MAX
+};
 
 /* One registered key; pem is NUL-terminated. */
 struct ks_key {
@@ -71,12 +94,22 @@ int		 guard_nonce_seen(const char *, time_t, const char **);
 int		 guard_rate(const char *);
 int		 guard_conn_open(const char *);
 void		 guard_conn_close(const char *);
+size_t		 guard_nonces(size_t *);
 
 /* api.c */
 int		 api_init(struct event_base *, const struct conf *, char **);
 int		 api_tls_check(const struct conf *, char **);
 void		 api_free(void);
 int		 api_active(void);
+int		 api_paused(void);
 const char	*api_addr(void);
+
+/* stats.c */
+void		 stats_request(enum stats_route, int);
+void		 stats_upload(enum stats_upload);
+void		 stats_conn_accepted(void);
+void		 stats_conn_closed(enum stats_closed);
+int		 stats_serve(struct event_base *, const struct conf *, char **);
+void		 stats_serve_stop(void);
 
 #endif

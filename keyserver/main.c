@@ -166,6 +166,8 @@ main(int argc, char **argv)
 	guard_init(conf);
 	if (api_init(ks_base, conf, &cause) == -1)
 		fatalx("%s", cause);
+	if (stats_serve(ks_base, conf, &cause) == -1)
+		fatalx("metrics:listen: %s", cause);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		sigev[i] = evsignal_new(ks_base, sigs[i], signal_cb, NULL);
 		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
@@ -180,6 +182,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(ks_base);
 
+	stats_serve_stop();
 	api_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sigev[i]);

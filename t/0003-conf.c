@@ -17,8 +17,10 @@
 
 #include "t/lib/tap.h"
 #include "agi/config.c"
+#include "keyserver/config.c"
 
 #define SAMPLE		"etc/iaxkeyd.conf"
+#define KS_SAMPLE	"etc/iaxkey-server.conf"
 #define LOCAL		"etc/iaxkeyd.local.conf"
 #define SECRET_MARK	"TOPSECRET"
 #define MAX_TMP		128
@@ -315,6 +317,7 @@ test_fixed_keys(void)
 		"agi:drain_timeout_ms", "admin:max_clients",
 		"admin:idle_timeout_ms", "admin:auth_timeout_s",
 		"admin:auth_max_clients", "admin:auth_delay_ms",
+		"metrics:listen", "metrics:allow",
 		"outbound:peer_ttl",
 		"outbound:max_peers", "outbound:peer_options",
 		"inbound:rsa_contexts", "inbound:md5_contexts",
@@ -742,6 +745,29 @@ test_addr(void)
 	ok(conf_parse_addr("", NULL, NULL, NULL) == -1, "empty refused");
 }
 
+/* The key server's committed sample is what its table generates. */
+static void
+test_ks_sample(void)
+{
+	struct conf	*c;
+	char		*gen, *file, *cause = NULL;
+	size_t		 glen, flen = 0;
+
+	gen = sample(iaxkey_server_conf_spec, &glen);
+	file = file_read(KS_SAMPLE, &flen);
+	if (!ok(file != NULL && glen == flen && memcmp(gen, file, glen) == 0,
+	    "%s is conf_sample() output", KS_SAMPLE))
+		diag("regenerate: make t/helper/conf-sample && "
+		    "t/helper/conf-sample iaxkey-server > %s", KS_SAMPLE);
+	c = conf_load(KS_SAMPLE, iaxkey_server_conf_spec, &cause);
+	ok(c != NULL, "%s loads (%s)", KS_SAMPLE, cause != NULL ? cause :
+	    "ok");
+	free(cause);
+	conf_free(c);
+	free(gen);
+	free(file);
+}
+
 /* The committed sample is what the table generates, and it loads. */
 static void
 test_sample(void)
@@ -941,6 +967,7 @@ main(void)
 	test_secrets();
 	test_addr();
 	test_sample();
+	test_ks_sample();
 	test_sample_quoting();
 	test_local();
 	test_fatal();

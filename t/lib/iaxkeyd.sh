@@ -12,6 +12,18 @@
 #   wait_file PATTERN FILE            poll (bounded) a file the daemon
 #                                     replaces whole until it has PATTERN
 #   bounded CMD...                    run a command that must end by itself
+#   metrics_port [LOG]                wait for the /metrics listen line of
+#                                     the daemon log (or LOG), set
+#                                     METRICS_PORT
+#   scrape PORT [CURL ARGS...]        GET /metrics on 127.0.0.1:PORT to
+#                                     stdout; fails unless 200
+#   series PAGE SERIES                print the value of one series (exact
+#                                     name{labels}) of a scraped page
+#   promlint PAGE                     promtool check metrics finds nothing
+#   test_promlint DESC BODY           a test: BODY writes $T_DIR/page, then
+#                                     promlint; a TAP skip without promtool
+#   need_promtool                     exit with a TAP skip when Debian's
+#                                     prometheus package is missing
 #
 # Everything lives in $T_DIR (t/trash.<test>.XXXXXX), the working directory
 # of the test, removed on success.  Whatever a test started is killed when
@@ -411,6 +423,54 @@ wait_no_sessions() {
 	done
 	adm sessions quit
 	return 1
+}
+
+# The /metrics endpoint (docs/metrics.md).
+
+# Wait for the metrics listen line of the daemon log (or $1); METRICS_PORT.
+metrics_port() {
+	wait_log 'event=listen what=metrics' "${1:-$T_DIR/daemon.log}" &&
+	METRICS_PORT=$(sed -n 's/.*event=listen what=metrics addr=[0-9.]*:\([0-9]*\).*/\1/p' \
+	    "${1:-$T_DIR/daemon.log}" | tail -n 1) &&
+	[ -n "$METRICS_PORT" ]
+}
+
+# GET /metrics on 127.0.0.1:$1 (extra curl arguments follow); 200 only.
+scrape() {
+	s_port=$1
+	shift
+	curl -s -f --max-time 20 "$@" "http://127.0.0.1:$s_port/metrics"
+}
+
+# The value of series $2 (name and labels as written) in page $1.
+series() {
+	awk -v s="$2" '$1 == s { print $2; f = 1 } END { exit !f }' "$1"
+}
+
+# promtool's lint of page $1: no output, exit 0.
+promlint() {
+	promtool check metrics <"$1" >"$T_DIR/lint.out" 2>&1
+	p_rc=$?
+	cat "$T_DIR/lint.out"
+	[ "$p_rc" -eq 0 ] && [ ! -s "$T_DIR/lint.out" ]
+}
+
+# A test whose body $2 writes the page "page", which promtool must find
+# clean; skipped with the reason when promtool is missing.
+test_promlint() {
+	if command -v promtool >/dev/null; then
+		test_expect "promtool check metrics: $1" "{ $2
+		} && promlint page"
+	else
+		test_skip "promtool missing (make deps installs Debian's prometheus)"
+	fi
+}
+
+# promtool and prometheus come with Debian's prometheus package (make deps).
+need_promtool() {
+	command -v promtool >/dev/null && command -v prometheus >/dev/null ||
+	    { echo "1..0 # skip promtool/prometheus missing: make deps" \
+	    "installs Debian's prometheus package"; exit 0; }
 }
 
 # The AMI emulator (t/helper/fake-ami, user iaxkeyd, secret amis3cret) with
