@@ -111,7 +111,7 @@ need-deps:
 	@pkg-config --exists $(PKGS) && [ -f /usr/include/iniparser/iniparser.h ] \
 	    && command -v nc >/dev/null && command -v openssl >/dev/null \
 	    && command -v sqlite3 >/dev/null && command -v curl >/dev/null \
-	    && command -v promtool >/dev/null \
+	    && command -v promtool >/dev/null && command -v ss >/dev/null \
 	    || $(MAKE) --no-print-directory deps
 
 # make fuzz needs clang with libFuzzer (Debian: libclang-rt-14-dev).
