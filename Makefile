@@ -35,7 +35,9 @@ KS_OBJS   = $(KS_SRCS:.c=.o)
 T_CSRCS   = $(wildcard t/[0-2]*.c)
 T_CTESTS  = $(T_CSRCS:.c=.t)
 HELPERS   = $(patsubst %.c,%,$(wildcard t/helper/*.c))
-PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
+CTL_SRCS  = $(wildcard ctl/*.c)
+CTL_OBJS  = $(CTL_SRCS:.c=.o) agi/config.o
+PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server) ctl/iaxkeyctl
 
 # Fuzz targets t/fuzz/fuzz-<name>.c; FUZZ_EXTRA_<name>: sources outside
 # lib/ that a target needs.  With the normal compiler each becomes
@@ -58,7 +60,7 @@ all: $(PROGS) $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS)
 FORCE:
 
 %.o: %.c .build-flags $(wildcard lib/*.h agi/*.h keyserver/*.h t/lib/*.h)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 lib/libiaxkey.a: $(LIB_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -68,6 +70,11 @@ agi/iaxkeyd: $(AGI_OBJS) lib/libiaxkey.a
 
 keyserver/iaxkey-server: $(KS_OBJS) lib/libiaxkey.a
 	$(CC) $(LDFLAGS) -o $@ $(KS_OBJS) lib/libiaxkey.a $(LDLIBS)
+
+# The one-shot console client reads iaxkeyd's configuration through
+# iaxkeyd's own spec table.
+ctl/iaxkeyctl: $(CTL_OBJS) lib/libiaxkey.a
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) lib/libiaxkey.a $(LDLIBS)
 
 t/%.t: t/%.c t/lib/tap.o lib/libiaxkey.a .build-flags
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/lib/tap.o lib/libiaxkey.a $(LDLIBS)
@@ -208,7 +215,7 @@ demo: need-deps
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets|system|popen|iniparser_getint)\s*\(' \
-	    $(LIB_SRCS) $(AGI_SRCS) $(KS_SRCS) lib/*.h agi/*.h
+	    $(LIB_SRCS) $(AGI_SRCS) $(KS_SRCS) $(CTL_SRCS) lib/*.h agi/*.h
 
 # Install into $(DESTDIR)$(PREFIX); install-files copies what is built.
 UNITDIR	?= $(PREFIX)/lib/systemd/system
@@ -232,7 +239,7 @@ install-files:
 	done
 
 clean:
-	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o t/lib/*.o $(PROGS) \
+	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o ctl/*.o t/lib/*.o $(PROGS) \
 	    $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS) .build-flags
 	rm -rf t/trash.* $(FUZZ_DIR)
 
