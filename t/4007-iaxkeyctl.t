@@ -122,4 +122,29 @@ test_expect 'IAXKEYCTL_PASSWORD: the right one logs in, a wrong one exits 2' '
 '
 
 test_expect 'daemon stops cleanly' 'iaxkeyd_stop'
+
+# Complete the words $@ (the last one is being typed) as bash would.
+complete_words() {
+	bash -c '. /usr/share/bash-completion/bash_completion &&
+	    . "$0" && COMP_WORDS=("$@") && COMP_CWORD=$(($# - 1)) &&
+	    COMP_LINE="$*" && COMP_POINT=${#COMP_LINE} &&
+	    _iaxkeyctl iaxkeyctl "${COMP_WORDS[COMP_CWORD]}" \
+	        "${COMP_WORDS[COMP_CWORD - 1]}" && echo "${COMPREPLY[*]}"' \
+	    "$T_TOP/etc/iaxkeyctl.bash-completion" "$@"
+}
+
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+	test_expect 'bash completion: command words, second words, levels' '
+		[ "$(complete_words iaxkeyctl st)" = "status stats" ] &&
+		[ "$(complete_words iaxkeyctl -s 127.0.0.1:4574 key "")" = \
+		    "generate upload rotate show" ] &&
+		[ "$(complete_words iaxkeyctl forget "")" = "peer key" ] &&
+		[ "$(complete_words iaxkeyctl log level "")" = \
+		    "debug info warn error" ] &&
+		[ "$(complete_words iaxkeyctl watch w)" = "warn" ] &&
+		[ "$(complete_words iaxkeyctl -)" = "-f -s -t" ]
+	'
+else
+	test_skip 'bash-completion is not installed'
+fi
 test_done
