@@ -3,7 +3,8 @@
 # exit status 0 for OK, 1 for ERR and 2 for usage, connection and login
 # errors; the address and password from iaxkeyd's configuration (-s and
 # IAXKEYCTL_PASSWORD override them); words quoted as the console splits
-# them; watch streams until SIGTERM and then exits 0.
+# them; a reply that never comes ends at -t; watch streams until SIGTERM
+# and then exits 0.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
 CTL=$T_TOP/ctl/iaxkeyctl
@@ -24,7 +25,7 @@ ctl() {
 }
 
 test_expect 'daemon without a password' '
-	admin_conf <<-EOF &&
+	ENV_TIMEOUT_MS=60000 admin_conf <<-EOF &&
 	listen = 127.0.0.1:0
 	EOF
 	iaxkeyd_start && admin_port &&
@@ -64,6 +65,14 @@ test_expect 'unreachable console: exit 2 and why' '
 	ctl -f wrong.conf status &&
 	[ "$rc" = 2 ] && ! [ -s out ] &&
 	grep -qx "iaxkeyctl: cannot connect to the console at 127.0.0.1:1: Connection refused" err
+'
+
+# The AGI listener waits for the rest of an environment block
+# (env_timeout_ms, 60 s here) and answers nothing meanwhile.
+test_expect 'a listener that never answers: exit 2 after -t' '
+	ctl -s "127.0.0.1:$AGI_PORT" -f ctl.conf -t 1 agi_network: yes &&
+	[ "$rc" = 2 ] && ! [ -s out ] &&
+	grep -qx "iaxkeyctl: 127.0.0.1:$AGI_PORT: no reply in time" err
 '
 
 test_expect 'usage and configuration errors: exit 2' '
