@@ -37,7 +37,9 @@ KS_OBJS   = $(KS_SRCS:.c=.o)
 T_CSRCS   = $(wildcard t/[0-2]*.c)
 T_CTESTS  = $(T_CSRCS:.c=.t)
 HELPERS   = $(patsubst %.c,%,$(wildcard t/helper/*.c))
-PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server)
+CTL_SRCS  = $(wildcard ctl/*.c)
+CTL_OBJS  = $(CTL_SRCS:.c=.o) agi/config.o
+PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server) ctl/iaxkeyctl
 
 # Fuzz targets t/fuzz/fuzz-<name>.c; FUZZ_EXTRA_<name>: sources outside
 # lib/ that a target needs.  With the normal compiler each becomes
@@ -50,7 +52,7 @@ FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
 
 .SECONDARY: t/lib/tap.o
 .PHONY: all deps need-deps need-fuzz-deps run test check fuzz fuzz-build \
-	bench install install-files clean lint demo e2e
+	bench install install-files clean lint demo e2e deb deb-build deb-lint
 all: $(PROGS) $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS)
 
 # Rebuild everything when the flags change.
@@ -60,7 +62,7 @@ all: $(PROGS) $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS)
 FORCE:
 
 %.o: %.c .build-flags $(wildcard lib/*.h agi/*.h keyserver/*.h t/lib/*.h)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 lib/libiaxkey.a: $(LIB_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -70,6 +72,11 @@ agi/iaxkeyd: $(AGI_OBJS) lib/libiaxkey.a
 
 keyserver/iaxkey-server: $(KS_OBJS) lib/libiaxkey.a
 	$(CC) $(LDFLAGS) -o $@ $(KS_OBJS) lib/libiaxkey.a $(LDLIBS)
+
+# The one-shot console client reads iaxkeyd's configuration through
+# iaxkeyd's own spec table.
+ctl/iaxkeyctl: $(CTL_OBJS) lib/libiaxkey.a
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) lib/libiaxkey.a $(LDLIBS)
 
 t/%.t: t/%.c t/lib/tap.o lib/libiaxkey.a .build-flags
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/lib/tap.o lib/libiaxkey.a $(LDLIBS)
@@ -211,33 +218,66 @@ demo: need-deps
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets|system|popen|iniparser_getint)\s*\(' \
-	    $(LIB_SRCS) $(AGI_SRCS) $(KS_SRCS) lib/*.h agi/*.h
+	    $(LIB_SRCS) $(AGI_SRCS) $(KS_SRCS) $(CTL_SRCS) lib/*.h agi/*.h
 
 # Install into $(DESTDIR)$(PREFIX); install-files copies what is built.
 UNITDIR	?= $(PREFIX)/lib/systemd/system
+COMPDIR	?= $(PREFIX)/share/bash-completion/completions
 install: all
 	@$(MAKE) --no-print-directory install-files
 
 install-files:
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/etc/iaxkeyd \
-	    $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPDIR)
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 etc/iaxkeyd.conf $(DESTDIR)/etc/iaxkeyd/iaxkeyd.conf.sample
 	install -m 0644 etc/iaxkey-server.conf \
 	    $(DESTDIR)/etc/iaxkeyd/iaxkey-server.conf.sample
 	install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 etc/iaxkeyctl.bash-completion $(DESTDIR)$(COMPDIR)/iaxkeyctl
 	for u in etc/*.service; do \
 	    sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u \
 	        >$(DESTDIR)$(UNITDIR)/$${u#etc/} && \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#etc/} || exit 1; \
 	done
 
+# Debian packages (README, "Packages"): dpkg-buildpackage -us -uc -b in a
+# copy of the tree (the files git tracks plus new ones it does not ignore)
+# under DEB_BUILD, so the working tree's objects and tests are left alone;
+# the .deb, .buildinfo and .changes files land in DEB_OUT.  Nothing is
+# written outside the tree.  deb installs the tools first (deb-build does
+# not: t/3009 uses it); deb-lint runs lintian on the packages.
+DEB_DEBPKGS = dpkg-dev debhelper lintian
+DEB_BUILD  ?= $(CURDIR)/.deb-build
+DEB_OUT	   ?= $(CURDIR)/dist
+deb: need-deps
+	@$(MAKE) --no-print-directory DEBPKGS='$(DEB_DEBPKGS)' deps
+	@$(MAKE) --no-print-directory deb-build
+
+deb-build:
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/iaxkeyd $(DEB_OUT)
+	git ls-files -z -co --exclude-standard | \
+	    tar --null -T - --ignore-failed-read -cf - | \
+	    tar -xf - -C $(DEB_BUILD)/iaxkeyd
+	cd $(DEB_BUILD)/iaxkeyd && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b -j2
+	rm -f $(DEB_OUT)/iaxkey*.deb $(DEB_OUT)/iaxkeyd_*.buildinfo \
+	    $(DEB_OUT)/iaxkeyd_*.changes
+	mv $(DEB_BUILD)/*.deb $(DEB_BUILD)/*.buildinfo $(DEB_BUILD)/*.changes \
+	    $(DEB_OUT)/
+	rm -rf $(DEB_BUILD)
+	@ls -l $(DEB_OUT)/*.deb
+
+deb-lint:
+	lintian --fail-on error,warning $(DEB_OUT)/iaxkeyd_*.deb \
+	    $(DEB_OUT)/iaxkey-server_*.deb
+
 clean:
-	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o t/lib/*.o $(PROGS) \
+	rm -f lib/*.o lib/*.a agi/*.o keyserver/*.o ctl/*.o t/lib/*.o $(PROGS) \
 	    $(HELPERS) $(T_CTESTS) $(FUZZ_REPLAYS) .build-flags
-	rm -rf t/trash.* $(FUZZ_DIR)
+	rm -rf t/trash.* $(FUZZ_DIR) .deb-build dist
 
 # These include agi/config.c and keyserver/config.c to check the spec
 # tables and the sample files.

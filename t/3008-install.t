@@ -1,7 +1,8 @@
 #!/bin/bash
 # make install-files (what `make install` runs after building) into a
-# DESTDIR: programs, man pages, samples, hardened systemd units with the
-# prefix in ExecStart; systemd-analyze accepts the units.
+# DESTDIR: programs, man pages, samples, iaxkeyctl's bash completion,
+# hardened systemd units with the prefix in ExecStart; systemd-analyze
+# accepts the units.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
 ROOT=$T_DIR/root
@@ -18,10 +19,13 @@ test_expect 'programs, man pages, samples and units, with their modes' '
 	644 ./etc/iaxkeyd/iaxkeyd.conf.sample
 	644 ./usr/lib/systemd/system/iaxkey-server.service
 	644 ./usr/lib/systemd/system/iaxkeyd.service
+	644 ./usr/share/bash-completion/completions/iaxkeyctl
 	644 ./usr/share/man/man5/iaxkeyd.conf.5
 	644 ./usr/share/man/man8/iaxkey-server.8
+	644 ./usr/share/man/man8/iaxkeyctl.8
 	644 ./usr/share/man/man8/iaxkeyd.8
 	755 ./usr/sbin/iaxkey-server
+	755 ./usr/sbin/iaxkeyctl
 	755 ./usr/sbin/iaxkeyd
 	EOF
 '
