@@ -58,6 +58,12 @@ e2e_cleanup() {
 	for n in $E2E_NODES; do
 		node_stop "$n" >/dev/null 2>&1
 	done
+	# Give back this test's ports.
+	{
+		flock 9 && [ -f "$E2E_PORTS_FILE" ] &&
+		grep -v " $$\$" "$E2E_PORTS_FILE" >"$E2E_PORTS_FILE.new"
+		mv "$E2E_PORTS_FILE.new" "$E2E_PORTS_FILE" 2>/dev/null
+	} 9>>"$E2E_PORTS_FILE.lock"
 	if [ "$t_fail" -eq 0 ] && [ -z "$T_KEEP" ]; then
 		rm -rf "$E2E_RUN"
 	fi
@@ -112,22 +118,34 @@ e2e_has_auth_method() {
 
 # A port that is free for both TCP and UDP on 127.0.0.1 (Asterisk needs
 # its ports in its configuration before it starts), below the kernel's
-# ephemeral range so that no outgoing connection takes it meanwhile.
+# ephemeral range so that no outgoing connection takes it meanwhile.  A
+# port is free until it is bound, so every port handed out is kept, under
+# a lock, in a registry shared by the tests that run at once (each line
+# "port pid"; lines of tests that have ended are dropped).
+E2E_PORTS_FILE=${TMPDIR:-/tmp}/ikd-e2e.ports
 E2E_PORT_LOW=10000
 E2E_PORT_HIGH=$(awk '{ print ($1 > 12000 ? $1 : 32768) }' \
     /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 e2e_port() {
-	local p i
-	for i in $(seq 200); do
-		p=$((E2E_PORT_LOW + RANDOM % (E2E_PORT_HIGH - E2E_PORT_LOW)))
-		case " $E2E_PORTS " in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htuan "sport = :$p")" ]; then
-			E2E_PORTS="$E2E_PORTS $p"
+	local p i line
+	{
+		flock 9 || return 1
+		# Forget the ports of tests that have ended.
+		touch "$E2E_PORTS_FILE" &&
+		while read -r line; do
+			kill -0 "${line#* }" 2>/dev/null && echo "$line"
+		done <"$E2E_PORTS_FILE" >"$E2E_PORTS_FILE.new" &&
+		mv "$E2E_PORTS_FILE.new" "$E2E_PORTS_FILE" || return 1
+		for i in $(seq 200); do
+			p=$((E2E_PORT_LOW + RANDOM % (E2E_PORT_HIGH - E2E_PORT_LOW)))
+			grep -q "^$p " "$E2E_PORTS_FILE" && continue
+			[ -z "$(ss -Htuan "sport = :$p")" ] || continue
+			echo "$p $$" >>"$E2E_PORTS_FILE"
 			echo "$p"
 			return 0
-		fi
-	done
-	return 1
+		done
+		return 1
+	} 9>>"$E2E_PORTS_FILE.lock"
 }
 
 # Print the fenced block of docs/dialplan.md marked <!-- e2e:$1 -->.
