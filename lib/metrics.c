@@ -54,6 +54,7 @@ struct metrics_allow {
 struct metrics_conn {
 	struct metrics			*m;
 	struct bufferevent		*bev;
+	int				 refused;	/* peer not allowed */
 	TAILQ_ENTRY(metrics_conn)	 entry;	/* in m->pending */
 };
 
@@ -68,6 +69,7 @@ struct metrics {
 	char				*listen;	/* as configured */
 	char				 addrstr[ADDR_STR_MAX];
 	int				 conns, paused;
+	int				 refusing;	/* refused, open */
 	unsigned long long		 scrapes, refused;
 	TAILQ_HEAD(, metrics_conn)	 pending;	/* not adopted yet */
 };
@@ -94,6 +96,7 @@ static struct bufferevent *metrics_bevcb(struct event_base *, void *);
 static void	metrics_adopt(evutil_socket_t, short, void *);
 static void	metrics_closed(struct evhttp_connection *, void *);
 static void	metrics_gone(struct metrics_conn *);
+static void	metrics_uncount(struct metrics *);
 static void	metrics_handle(struct evhttp_request *, void *);
 static void	metrics_text(struct evhttp_request *, int, const char *);
 static void	metrics_page_line(void *, const char *);
@@ -418,13 +421,30 @@ metrics_adopt(evutil_socket_t fd, short what, void *arg)
 	struct bufferevent	*bev = c->bev;
 	bufferevent_event_cb	 eventcb = NULL;
 	void			*cbarg = NULL;
+	const struct sockaddr	*sa;
 
 	TAILQ_REMOVE(&c->m->pending, c, entry);
 	bufferevent_getcb(bev, NULL, NULL, &eventcb, &cbarg);
-	if (eventcb == NULL || cbarg == NULL)
+	if (eventcb == NULL || cbarg == NULL) {
 		metrics_gone(c);
-	else
-		evhttp_connection_set_closecb(cbarg, metrics_closed, c);
+		bufferevent_decref(bev);
+		return;
+	}
+	evhttp_connection_set_closecb(cbarg, metrics_closed, c);
+	sa = evhttp_connection_get_addr(cbarg);
+	if (sa == NULL || !metrics_allowed(&c->m->allow, sa)) {
+		/*
+		 * A peer outside the allow list holds none of the slots of
+		 * the allowed ones (it would pause the listener for them):
+		 * a few get their 403, the rest are dropped at once.
+		 */
+		metrics_uncount(c->m);
+		c->refused = 1;
+		if (++c->m->refusing > METRICS_MAX_REFUSING) {
+			c->m->refused++;
+			evhttp_connection_free(cbarg);	/* metrics_closed */
+		}
+	}
 	bufferevent_decref(bev);
 }
 
@@ -435,13 +455,21 @@ metrics_closed(struct evhttp_connection *evcon, void *arg)
 	metrics_gone(arg);
 }
 
-/* A connection is gone: count it out, resume the listener. */
+/* A connection is gone: count it out (resuming the listener), free it. */
 static void
 metrics_gone(struct metrics_conn *c)
 {
-	struct metrics	*m = c->m;
-
+	if (c->refused)
+		c->m->refusing--;
+	else
+		metrics_uncount(c->m);
 	free(c);
+}
+
+/* One allowed connection fewer: resume the listener below the cap. */
+static void
+metrics_uncount(struct metrics *m)
+{
 	if (--m->conns < METRICS_MAX_CONNS && m->paused) {
 		m->paused = 0;
 		if (m->bound != NULL)

@@ -14,8 +14,9 @@
  * ::1"); an address alone is one host; empty means loopback only
  * (127.0.0.0/8 and ::1).  IPv4-mapped IPv6 peers match as IPv4.
  *
- * Bounds: METRICS_MAX_CONNS connections at once (beyond, the listener
- * pauses and new ones wait in the backlog), METRICS_MAX_HEADERS bytes of
+ * Bounds: METRICS_MAX_CONNS connections of allowed peers at once (beyond,
+ * the listener pauses and new ones wait in the backlog), and
+ * METRICS_MAX_REFUSING of peers outside the list (beyond, closed at once), METRICS_MAX_HEADERS bytes of
  * request headers, no request body, METRICS_TIMEOUT_S idle timeout, a
  * page of at most METRICS_PAGE_MAX bytes (beyond: 500, logged).
  */
@@ -24,6 +25,7 @@
 
 #define METRICS_ALLOW_MAX	32	/* prefixes in an allow list */
 #define METRICS_MAX_CONNS	16
+#define METRICS_MAX_REFUSING	4	/* open 403s; more are dropped */
 #define METRICS_MAX_HEADERS	8192
 #define METRICS_TIMEOUT_S	10
 #define METRICS_PAGE_MAX	(1024 * 1024)

@@ -189,13 +189,35 @@ test_expect 'allow = 127.0.0.2/31 (SIGHUP): 403 from .1 and .4, counted; 200 fro
 	wait_log "event=metrics_refused addr=127.0.0.4:"
 '
 
+test_expect "20 idle clients outside allow: 4 held for their 403, 16 dropped; .2 served meanwhile" '
+	before=$(scrape "$METRICS_PORT" --interface 127.0.0.2 | sed -n "s/^iaxkeyd_metrics_refused_total //p") &&
+	for i in $(seq 20); do
+		nc -d -s 127.0.0.1 127.0.0.1 "$METRICS_PORT" >/dev/null 2>&1 &
+		HOLDERS="$HOLDERS $!"
+	done &&
+	for _ in $(seq 300); do
+		live=0
+		for p in $HOLDERS; do kill -0 $p 2>/dev/null && live=$((live + 1)); done
+		[ $live -le 4 ] && break
+		sleep 0.1
+	done &&
+	[ $live = 4 ] &&
+	scrape "$METRICS_PORT" --interface 127.0.0.2 >page &&
+	series page iaxkeyd_metrics_refused_total >v &&
+	[ "$(cat v)" = $((before + 16)) ] &&
+	! grep -q "listener paused" "$T_DIR/daemon.log" && rc=0 || rc=1
+	kill $HOLDERS 2>/dev/null; wait $HOLDERS 2>/dev/null; HOLDERS=
+	[ $rc = 0 ]
+'
+
 test_expect "the connection cap: 20 idle clients pause the listener, it resumes" '
 	for i in $(seq 20); do
 		nc -d -s 127.0.0.2 127.0.0.1 "$METRICS_PORT" >/dev/null 2>&1 &
 		HOLDERS="$HOLDERS $!"
 	done &&
-	wait_log "metrics: 16 connections, listener paused" &&
-	kill $HOLDERS 2>/dev/null; wait $HOLDERS 2>/dev/null; HOLDERS= &&
+	wait_log "metrics: 16 connections, listener paused" && rc=0 || rc=1
+	kill $HOLDERS 2>/dev/null; wait $HOLDERS 2>/dev/null; HOLDERS=
+	[ $rc = 0 ] &&
 	scrape "$METRICS_PORT" --interface 127.0.0.2 >page &&
 	series page iaxkeyd_metrics_scrapes_total >v && [ -n "$(cat v)" ]
 '
