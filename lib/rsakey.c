@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "lib/afile.h"
+#include "lib/log.h"
 #include "lib/rsakey.h"
 #include "lib/xmalloc.h"
 
@@ -793,11 +794,20 @@ rsakey_sha256_hex(const void *buf, size_t len, char out[65])
 	static const char	 hex[] = "0123456789abcdef";
 	unsigned char		 md[EVP_MAX_MD_SIZE];
 	unsigned int		 mdlen = 0, i;
+	const char		*why;
 
-	memset(md, 0, sizeof md);
+	/*
+	 * Passwords and tokens are compared through this digest: a failure
+	 * (OpenSSL without SHA-256, or out of memory) must never yield a
+	 * value that two inputs share.  Like an allocation failure, it ends
+	 * the process.
+	 */
 	if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) ||
-	    mdlen != 32)
-		mdlen = 32;	/* cannot happen; all zeros then */
+	    mdlen != 32) {
+		why = ERR_reason_error_string(ERR_get_error());
+		fatalx("SHA-256 unavailable: %s", why != NULL ? why :
+		    "unknown");
+	}
 	for (i = 0; i < mdlen; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 0x0f];

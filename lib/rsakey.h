@@ -81,7 +81,10 @@ int	rsakey_sign(const char *, const void *, size_t, char **, char **);
 int	rsakey_verify(const char *, size_t, const void *, size_t, const char *,
 	    char **);
 
-/* Write the lowercase hex SHA-256 of len bytes of buf into out. */
+/*
+ * Write the lowercase hex SHA-256 of len bytes of buf into out; exits
+ * (fatalx) when OpenSSL cannot digest, as xmalloc does without memory.
+ */
 void	rsakey_sha256_hex(const void *, size_t, char [65]);
 
 #endif
