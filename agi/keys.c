@@ -44,12 +44,10 @@ struct keywaiter {
 struct keyfetch {
 	TAILQ_ENTRY(keyfetch)	 qentry;	/* queued past max_fetches */
 	struct keynode		*kn;
-	struct http_req		*req;
+	struct ksget		*req;
 	const char		*source;
 	char			*url;		/* redacted, for logs */
 	uint64_t		 t0;
-	struct event		*fail;		/* delivers a local failure */
-	char			*fail_reason;
 	TAILQ_HEAD(, keywaiter)	 waiters;
 };
 
@@ -110,8 +108,8 @@ static void		 keys_node_drop(const char *);
 static void		 keys_refused(const char *, const char *, const char *);
 static void		 keys_start(struct keyfetch *);
 static void		 keys_next(void);
-static void		 keys_done_cb(void *, const struct http_resp *);
-static void		 keys_fail_cb(int, short, void *);
+static void		 keys_done_cb(void *, const struct http_resp *,
+			    const char *);
 static void		 keys_fetch_free(struct keyfetch *);
 static void		 keys_deliver(struct keyfetch *, struct key_result *);
 static void		 keys_install(struct keyfetch *, const char *, size_t,
@@ -120,7 +118,6 @@ static void		 keys_set_status(const char *, const char *,
 			    const char *);
 static int		 keys_inkeys_len(size_t *, char **);
 static int		 keys_render(struct astconf *, char **);
-static const char	*keys_url(const char *, char **);
 
 /* Name of an outcome (IAXKEY_KEY). */
 const char *
@@ -318,22 +315,6 @@ keys_refused(const char *node, const char *source, const char *why)
 	lf_emit(&l);
 }
 
-/* The fetch URL for node (caller frees), or NULL with *cause. */
-static const char *
-keys_url(const char *node, char **url)
-{
-	const char	*tpl = conf_str(ikd->conf, "keyserver:url");
-	const char	*at;
-	char		*esc;
-
-	if (*tpl == '\0' || (at = strstr(tpl, "{node}")) == NULL)
-		return ("[keyserver] url is not set");
-	esc = http_escape(node);
-	xasprintf(url, "%.*s%s%s", (int)(at - tpl), tpl, esc, at + 6);
-	free(esc);
-	return (NULL);
-}
-
 /*
  * Fetch the key of node for source ("inbound", "sync", "refresh",
  * "console").  Returns 1 with *now filled when the outcome is known at
@@ -351,7 +332,6 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 	struct keywaiter	*w;
 	uint64_t		 t = now_ms();
 	const char		*why;
-	char			*url = NULL;
 	int			 installed;
 
 	memset(now, 0, sizeof *now);
@@ -394,16 +374,14 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 			ks.stats.rate_limited++;
 			return (1);
 		}
-		if ((why = keys_url(node, &url)) != NULL) {
+		if (!ksget_configured()) {
 			now->outcome = KEY_FAILED;
-			now->reason = why;
+			now->reason = "[keyserver] url is not set";
 			return (1);
 		}
 		kf = xcalloc(1, sizeof *kf);
 		kf->kn = kn;
 		kf->source = source;
-		kf->url = http_redact(url);
-		free(url);
 		TAILQ_INIT(&kf->waiters);
 		kn->fetch = kf;
 		kn->last_attempt = t;
@@ -470,64 +448,33 @@ keys_start(struct keyfetch *kf)
 {
 	struct http_opts	 o;
 	const char		*hdr[2];
-	char			*url = NULL, *cause = NULL;
-	struct timeval		 tv = { 0, 0 };
 
 	keys_http_opts(&o, hdr);
-	keys_url(kf->kn->node, &url);
 	kf->t0 = now_ms();
 	ks.inflight++;
 	ks.stats.requests++;
-	kf->req = http_request(ks.http, url, &o, keys_done_cb, kf, &cause);
-	free(url);
-	if (kf->req == NULL) {
-		/* Deliver on the next loop turn, as a response would be. */
-		ks.inflight--;
-		kf->fail_reason = cause;
-		kf->fail = evtimer_new(ikd->base, keys_fail_cb, kf);
-		evtimer_add(kf->fail, &tv);
-	}
-}
-
-/* A request that could not even start. */
-static void
-keys_fail_cb(int fd, short events, void *arg)
-{
-	struct keyfetch		*kf = arg;
-	struct key_result	 r;
-	char			 reason[256];
-
-	memset(&r, 0, sizeof r);
-	kf->kn->last_attempt = 0;
-	snprintf(reason, sizeof reason, "key server: %s", kf->fail_reason);
-	r.outcome = KEY_FAILED;
-	r.reason = reason;
-	keys_deliver(kf, &r);
-	keys_next();
+	kf->req = ksget_key(ks.http, kf->kn->node, NULL, &o, keys_done_cb, kf);
 }
 
 /* Free a fetch and what it holds (its waiters must be gone). */
 static void
 keys_fetch_free(struct keyfetch *kf)
 {
-	if (kf->req != NULL)
-		http_cancel(kf->req);
-	if (kf->fail != NULL)
-		event_free(kf->fail);
-	free(kf->fail_reason);
+	ksget_cancel(kf->req);
 	free(kf->url);
 	free(kf);
 }
 
 /* A response (or a transport failure). */
 static void
-keys_done_cb(void *arg, const struct http_resp *resp)
+keys_done_cb(void *arg, const struct http_resp *resp, const char *url)
 {
 	struct keyfetch		*kf = arg;
 	struct key_result	 r;
 	char			 reason[256];
 
 	kf->req = NULL;
+	kf->url = xstrdup(url);
 	ks.inflight--;
 	memset(&r, 0, sizeof r);
 	if (resp->error != NULL) {

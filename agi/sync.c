@@ -27,7 +27,7 @@
 static struct {
 	struct http	*http;
 	struct event	*timer;
-	struct http_req	*req;
+	struct ksget	*req;
 	char		 etag[128];
 	uint64_t	 t0;
 	struct sync_stats stats;
@@ -40,7 +40,7 @@ static const char sql_installed[] =
 
 static void	sync_timer_cb(int, short, void *);
 static void	sync_schedule(void);
-static void	sync_done_cb(void *, const struct http_resp *);
+static void	sync_done_cb(void *, const struct http_resp *, const char *);
 static int	sync_parse(const char *, size_t, char ***, int *);
 static void	sync_log(const char *, int, int, int, int, const char *);
 
@@ -83,8 +83,7 @@ sync_apply(void)
 void
 sync_free(void)
 {
-	if (sy.req != NULL)
-		http_cancel(sy.req);
+	ksget_cancel(sy.req);
 	if (sy.timer != NULL)
 		event_free(sy.timer);
 	memset(&sy, 0, sizeof sy);
@@ -97,49 +96,27 @@ sync_stats(void)
 	return (&sy.stats);
 }
 
-/* The index URL: index_url, or url without its "/{node}" part. */
-static char *
-sync_index_url(void)
-{
-	const char	*u = conf_str(ikd->conf, "keyserver:index_url");
-	const char	*tpl = conf_str(ikd->conf, "keyserver:url");
-	const char	*at;
-	size_t		 n;
-	char		*out;
-
-	if (*u != '\0')
-		return (xstrdup(u));
-	if (*tpl == '\0' || (at = strstr(tpl, "{node}")) == NULL)
-		return (NULL);
-	n = at - tpl;
-	if (n > 0 && tpl[n - 1] == '/')
-		n--;
-	xasprintf(&out, "%.*s", (int)n, tpl);
-	return (out);
-}
-
 /* Start a round now; 0, or -1 with *cause (one already runs, no URL). */
 int
 sync_run(char **cause)
 {
 	struct http_opts	 o;
 	const char		*hdr[2];
-	char			*url;
 
 	if (sy.req != NULL) {
 		xasprintf(cause, "a sync round is already running");
 		return (-1);
 	}
-	if ((url = sync_index_url()) == NULL) {
+	if (!ksget_configured() &&
+	    *conf_str(ikd->conf, "keyserver:index_url") == '\0') {
 		xasprintf(cause, "[keyserver] url and index_url are not set");
 		return (-1);
 	}
 	keys_http_opts(&o, hdr);
 	o.if_none_match = sy.etag[0] != '\0' ? sy.etag : NULL;
 	sy.t0 = now_ms();
-	sy.req = http_request(sy.http, url, &o, sync_done_cb, NULL, cause);
-	free(url);
-	return (sy.req == NULL ? -1 : 0);
+	sy.req = ksget_index(sy.http, &o, sync_done_cb, NULL);
+	return (0);
 }
 
 /* Timer: run a round, then rearm. */
@@ -232,7 +209,7 @@ sync_parse(const char *body, size_t len, char ***out, int *n)
 
 /* The index arrived. */
 static void
-sync_done_cb(void *arg, const struct http_resp *resp)
+sync_done_cb(void *arg, const struct http_resp *resp, const char *url)
 {
 	char			**list, *sp, *cause = NULL;
 	int			 n, i, j, bad, fetched = 0, removed = 0, found;
