@@ -55,8 +55,13 @@ static const char sql_peer[] =
     "SELECT name, host, port, user, length(secret) > 0, created,"
     " last_used, uses, gen FROM peers WHERE name = ?";
 static const char sql_keys[] =
-    "SELECT node, bits, status, installed, fetched, fingerprint FROM keys"
-    " ORDER BY node";
+    "SELECT k.node, coalesce(s.bits, k.bits), k.status, k.installed,"
+    " k.fetched, coalesce(s.fingerprint, k.fingerprint), s.role, s.name"
+    " FROM keys k LEFT JOIN keyslots s ON s.node = k.node"
+    " ORDER BY k.node, s.slot";
+static const char sql_key_slots[] =
+    "SELECT slot, name, role, fingerprint FROM keyslots WHERE node = ?"
+    " ORDER BY slot";
 static const char sql_key[] =
     "SELECT node, name, fingerprint, bits, source, fetched, changed,"
     " status, installed FROM keys WHERE node = ?";
@@ -694,24 +699,27 @@ cmd_keys(struct console_client *c, int argc, char **argv)
 {
 	sqlite3_stmt	*st;
 	const char	*glob = argc > 0 ? argv[0] : NULL;
-	char		 t[32], fpr[96], status[48];
+	char		 t[32], fpr[96], status[48], name[96];
 	int		 rc, n = 0;
 
 	if ((st = admin_list_start(c, glob, sql_keys)) == NULL)
 		return;
-	console_printf(c, "  %-24s %4s %-12s %-9s %-20s  %s", "NODE", "BITS",
-	    "STATUS", "INSTALLED", "FETCHED", "FINGERPRINT");
+	console_printf(c, "  %-24s %4s %-12s %-9s %-20s  %-8s %-24s %s",
+	    "NODE", "BITS", "STATUS", "INSTALLED", "FETCHED", "ROLE", "NAME",
+	    "FINGERPRINT");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (glob != NULL && fnmatch(glob, admin_col(st, 0), 0) != 0)
 			continue;
 		if (n++ >= ADMIN_ROWS_MAX)
 			break;
-		console_printf(c, "  %-24s %4d %-12s %-9s %-20s  %s",
+		console_printf(c, "  %-24s %4d %-12s %-9s %-20s  %-8s %-24s %s",
 		    admin_col(st, 0), sqlite3_column_int(st, 1),
 		    admin_esc(status, sizeof status, admin_col(st, 2)),
 		    sqlite3_column_int(st, 3) ? "yes" : "no",
 		    admin_time(t, sizeof t, sqlite3_column_int64(st, 4)),
-		    admin_esc(fpr, sizeof fpr, admin_col(st, 5)));
+		    admin_col(st, 6), admin_esc(name, sizeof name,
+		    admin_col(st, 7)), admin_esc(fpr, sizeof fpr,
+		    admin_col(st, 5)));
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -769,7 +777,17 @@ cmd_key(struct console_client *c, int argc, char **argv)
 	console_printf(c, "  status      %s", admin_esc(b, sizeof b,
 	    admin_col(st, 7)));
 	console_printf(c, "  installed   %s", installed ? "yes" : "no");
-	if (installed) {
+	sqlite3_reset(st);
+	/* Every held key: slot, role, name, fingerprint, then its file. */
+	if ((st = store_stmt(ikd->store, sql_key_slots)) == NULL) {
+		console_err(c, "state store: %s", store_errmsg(ikd->store));
+		return;
+	}
+	sqlite3_bind_text(st, 1, argv[0], -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		console_printf(c, "  key         %d %-8s %s %s",
+		    sqlite3_column_int(st, 0), admin_col(st, 2),
+		    admin_esc(b, sizeof b, admin_col(st, 1)), admin_col(st, 3));
 		xasprintf(&path, "%s/%s.pub", conf_str(ikd->conf,
 		    "asterisk:key_dir"), admin_col(st, 1));
 		console_printf(c, "  file        %s%s", path, access(path, F_OK)
@@ -960,7 +978,7 @@ admin_fetch_report(struct console_client *c, const char *node, uint64_t t0,
 	    (unsigned long long)(now_ms() - t0));
 	if (r->outcome == KEY_NEW || r->outcome == KEY_UPDATED) {
 		/* The users file follows the store now, as for forget. */
-		if (keys_flush(&cause) == -1) {
+		if (users_flush(&cause) == -1) {
 			console_err(c, "users file not written: %s", cause);
 			free(cause);
 			return;
@@ -979,7 +997,7 @@ cmd_forget_key(struct console_client *c, int argc, char **argv)
 {
 	static const struct admin_forget f = {
 		"forget key", "key", "state store, key file", "users file",
-		"inbound:users_file", keys_forget, keys_flush
+		"inbound:users_file", keys_forget, users_flush
 	};
 
 	if (!keys_node_ok(argv[0])) {

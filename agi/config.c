@@ -202,6 +202,9 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  .help = "Remember a key server 404 for this many seconds." },
 	{ "inbound:min_refetch_s", CONF_INT, 0, 86400, "60",
 	  .help = "Fetch one node's key at most once per this many seconds." },
+	{ "inbound:stale_refetch_s", CONF_INT, 0, 3600, "10",
+	  .help = "Stale keys: refetch a node at most once per this many "
+	  "seconds; 0: never." },
 	{ "inbound:rsa_contexts", CONF_STR, .def = "", .flags = E,
 	  .check = cfg_check_list,
 	  .help = "Contexts of RSA calls, comma-separated, for an empty "

@@ -6,7 +6,9 @@
  * What the arguments leave out is asked of Asterisk: the node from
  * ${IAXVAR(node)} (the caller's iaxkeyd sets it), the method from
  * ${CHANNEL(auth_method)} or the context lists.  On a per-node RSA leg the
- * authenticated user section names the node.
+ * authenticated user section names the node.  The same GET asks for the
+ * caller's key hint, ${IAXVAR(keynext)}: a next key it staged, which a
+ * known node's held set lacks, is fetched in the background.
  *
  * RSA: the caller's key is loaded; IAXKEY_STATUS=RSA (an old key is
  * refreshed in the background).  MD5: the inbound failure: record the
@@ -38,6 +40,7 @@ struct inbound {
 	char			 method[8];
 	int			 ask_method;	/* inbound_ask asked for them */
 	int			 ask_node;
+	char			 hint[80];	/* IAXVAR(keynext), untrusted */
 	struct keywaiter	*kw;
 	struct event		*timer;		/* wait_ms */
 	int			 reloading;
@@ -111,8 +114,9 @@ h_inbound_start(struct session *s)
 /*
  * Ask Asterisk, in one command, for what the arguments left out: the
  * method (CHANNEL(auth_method), Asterisk 20.20, 22.10, 23.4 and later) and
- * the node name the caller's iaxkeyd sent (IAXVAR(node)).  On a per-node
- * RSA leg the authenticated user names the node and nothing is asked.
+ * the node name the caller's iaxkeyd sent (IAXVAR(node)), and with them
+ * the caller's key hint (IAXVAR(keynext)).  On a per-node RSA leg the
+ * authenticated user names the node and nothing is asked.
  */
 static void
 inbound_ask(struct session *s, struct inbound *in)
@@ -123,10 +127,11 @@ inbound_ask(struct session *s, struct inbound *in)
 		inbound_dispatch(s, in);
 		return;
 	}
-	if (session_cmd(s, inbound_ask_cb, in, "GET FULL VARIABLE %s%s%s",
+	if (session_cmd(s, inbound_ask_cb, in, "GET FULL VARIABLE %s%s%s/%s",
 	    in->ask_method ? "${CHANNEL(auth_method)}" : "",
 	    in->ask_method && in->ask_node ? "/" : "",
-	    in->ask_node ? "${IAXVAR(node)}" : "") == -1)
+	    in->ask_node ? "${IAXVAR(node)}" : "", "${IAXVAR(keynext)}") ==
+	    -1)
 		inbound_end(s, in, "ERROR", "cannot ask Asterisk");
 }
 
@@ -198,7 +203,10 @@ inbound_node_user(struct session *s, struct inbound *in)
 	return (1);
 }
 
-/* The answer to inbound_ask: method and/or node. */
+/*
+ * The answer to inbound_ask: method and/or node, then the hint after the
+ * last '/' (a '/' in the node leaves a name that is refused).
+ */
 static void
 inbound_ask_cb(struct session *s, const struct agi_reply *r, void *arg)
 {
@@ -206,9 +214,18 @@ inbound_ask_cb(struct session *s, const struct agi_reply *r, void *arg)
 	const char	*ctx = agi_env_get(&s->env, "agi_context");
 	const char	*d = r->code == 200 && r->data != NULL ? r->data : "";
 	size_t		 len = r->code == 200 && r->data != NULL ? r->datalen : 0;
-	const char	*node = d;
-	size_t		 mlen = in->ask_method ? len : 0;
+	const char	*node = d, *hint;
+	size_t		 mlen;
 
+	if ((hint = memrchr(d, '/', len)) == NULL) {
+		inbound_end(s, in, "ERROR", "unexpected reply");
+		return;
+	}
+	if ((size_t)(d + len - hint - 1) < sizeof in->hint)
+		snprintf(in->hint, sizeof in->hint, "%.*s",
+		    (int)(d + len - hint - 1), hint + 1);
+	len = hint - d;
+	mlen = in->ask_method ? len : 0;
 	if (in->ask_method && in->ask_node) {
 		if ((node = memchr(d, '/', len)) == NULL) {
 			inbound_end(s, in, "ERROR", "unexpected reply");
@@ -259,6 +276,8 @@ inbound_dispatch(struct session *s, struct inbound *in)
 		inbound_end(s, in, "INVALID", INBOUND_BAD_NODE);
 		return;
 	}
+	if (in->hint[0] != '\0')
+		keys_hint(in->node, in->hint);
 	inbound_method(s, in, in->method);
 }
 

@@ -298,7 +298,8 @@ outbound_end(struct session *s, struct outbound *o, const char *status,
 	int		dial_secret = !(ok && o->peer[0] != '\0') &&
 			    *dial != '\0';
 	const char	*node = conf_str(ikd->conf, "node:name");
-	const char	*names[5], *values[5];
+	const char	*names[6], *values[6];
+	char		 next[80];
 	int		 n = 0;
 
 	names[n] = "IAXKEY_STATUS";
@@ -315,6 +316,11 @@ outbound_end(struct session *s, struct outbound *o, const char *status,
 		/* Travels with the call: the callee's ${IAXVAR(node)}. */
 		names[n] = "IAXVAR(node)";
 		values[n++] = node;
+		/* While a next key is staged: callees fetch it early. */
+		if (keyops_next_fingerprint(next, sizeof next)) {
+			names[n] = "IAXVAR(keynext)";
+			values[n++] = next;
+		}
 	}
 	session_setvars(s, n, names, values);
 	if (dial_secret)

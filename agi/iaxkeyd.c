@@ -102,7 +102,7 @@ iaxkeyd_reload_config(void)
 		console_apply(conf);
 		stats_serve(ikd->base, conf);
 		if (users)
-			keys_rerender();
+			users_rerender();
 	}
 	lf_begin(&l, conf == NULL ? LOG_L_ERROR : LOG_L_INFO, "config_reload");
 	lf_str(&l, "file", ikd->conf_path);

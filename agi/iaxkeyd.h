@@ -221,9 +221,8 @@ void		 keys_name(const char *, char *, size_t);
 int		 keys_fetch(const char *, const char *, int, keys_cb, void *,
 		    struct key_result *, struct keywaiter **);
 void		 keys_cancel(struct keywaiter *);
-int		 keys_flush(char **);
-void		 keys_rerender(void);
 void		 keys_refresh_if_old(const char *);
+void		 keys_hint(const char *, const char *);
 int		 keys_installed(const char *, char *, size_t);
 void		 keys_record_caller(const char *, const char *, const char *);
 void		 keys_caller_result(const char *, const char *);
@@ -233,6 +232,56 @@ const struct keys_stats *keys_stats(void);
 struct http	*keys_http(void);
 struct http_opts;
 void		 keys_http_opts(struct http_opts *, const char **);
+
+/* keyset.c: a node's key set, one slot (file and name) per key. */
+#define KEYSET_SLOTS	3
+enum key_role { KEY_ROLE_CURRENT, KEY_ROLE_NEXT, KEY_ROLE_PREVIOUS,
+	KEY_ROLE_MAX };
+#define KEYSET_FPR_MAX	71	/* "sha256:" and 64 hex */
+struct keyslot {
+	int		 used;
+	enum key_role	 role;
+	char		 fingerprint[KEYSET_FPR_MAX + 1];
+	int		 bits;
+	char		*pem;		/* held: for a restore */
+};
+struct keyset {
+	struct keyslot	 slot[KEYSET_SLOTS];
+};
+/* What the key server published: one entry per role. */
+struct keypub {
+	int		 listed;	/* the answer named this key */
+	int		 fetched;	/* pem holds it, validated */
+	char		 fingerprint[KEYSET_FPR_MAX + 1];
+	int		 bits;
+	const char	*pem;
+	size_t		 len;
+};
+struct keyset_change {
+	int		 added, dropped, roles, refused, repaired;
+	int		 had;		/* keys held before */
+	int		 held;		/* keys held after */
+	int		 mods;		/* RELOAD_* to ask for */
+};
+const char	*key_role_name(enum key_role);
+int		 keyset_name(const char *, int, char *, size_t);
+int		 keyset_load(const char *, struct keyset *, char **);
+void		 keyset_clear(struct keyset *);
+int		 keyset_find(const struct keyset *, const char *);
+int		 keyset_count(const struct keyset *);
+int		 keyset_matches(const char *, const char *);
+int		 keyset_fpr_ok(const char *, size_t);
+int		 keyset_apply(const char *, const char *,
+		    const struct keypub *, int, char *, size_t,
+		    struct keyset_change *, char **);
+int		 keyset_forget(const char *, char **);
+
+/* users.c: the users file (inkeys), rendered from the store. */
+int		 users_flush(char **);
+void		 users_rerender(void);
+void		 users_dirty(void);
+int		 users_inkeys_len(size_t *, char **);
+uint64_t	 users_writes(void);
 
 /* ksget.c: GETs to the key server ([keyserver] url, index_url). */
 struct ksget;
@@ -247,6 +296,7 @@ void		 ksget_cancel(struct ksget *);
 
 /* names.c: node names a caller may not take. */
 int		 names_own(const char *);
+int		 names_file_taken(const char *);
 const char	*names_reserved(const char *, int);
 void		 names_free(void);
 

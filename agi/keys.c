@@ -1,20 +1,23 @@
 /*
  * keys: callers' public keys.  Fetch on demand from the key server (one
- * request per node however many sessions wait, at most max_fetches in
+ * round per node however many sessions wait, at most max_fetches in
  * flight, 404s remembered for negative_ttl, a node refetched at most
- * every min_refetch_s), validate (one PEM RSA 1024-bit public key),
- * compare fingerprints, install atomically as <key_dir>/<prefix><node>.pub
- * and name it in the users file (#included from iax.conf):
+ * every min_refetch_s), validate (one PEM RSA 1024-bit public key each),
+ * and install the node's key set (keyset.c; named in the users file by
+ * users.c).
  *
- *   shared     [<user>](+) with one "inkeys=a:b:c" line, never longer
- *              than 8190 characters (Asterisk skips longer lines)
- *   per-node   [<prefix><node>](<template>) with inkeys=<prefix><node>
+ * A round: GET the current key; its answer lists the node's next and
+ * previous keys (X-Iaxkey-Next, X-Iaxkey-Previous: sha256:<hex>); GET
+ * each listed key not held yet, check its fingerprint is the listed one,
+ * then reconcile the held set in one transaction and ask for one reload.
+ * Nothing is dropped unless every GET of the round succeeded.
  *
- * The state store's keys table is the source of truth; the users file is
- * rendered from it right before a reload (flush hook).
+ * Stale keys: a fallback call from a node whose keys are held, or a key
+ * hint (the caller's IAXVAR(keynext)) naming a key not held, refetches at
+ * once with Cache-Control: no-cache, at most once per node per
+ * stale_refetch_s, whatever min_refetch_s and unknown_fetches say.
  */
-#include <sys/stat.h>
-
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +34,8 @@
 #include "lib/rsakey.h"
 #include "lib/xmalloc.h"
 
-#define KEYS_USERS_MAX		(16 * 1024 * 1024)
-#define KEYS_INKEYS_PREFIX	7	/* "inkeys=" */
+#define KEYS_NEXT_HEADER	"X-Iaxkey-Next"
+#define KEYS_PREVIOUS_HEADER	"X-Iaxkey-Previous"
 
 struct keywaiter {
 	TAILQ_ENTRY(keywaiter)	 entry;
@@ -41,13 +44,25 @@ struct keywaiter {
 	void			*arg;
 };
 
+/* One GET of a round: the current key, or a listed next or previous. */
+struct keyget {
+	struct keyfetch		*kf;
+	enum key_role		 role;
+	struct ksget		*req;
+	char			*pem;
+};
+
 struct keyfetch {
 	TAILQ_ENTRY(keyfetch)	 qentry;	/* queued past max_fetches */
 	struct keynode		*kn;
-	struct ksget		*req;
 	const char		*source;
+	int			 nocache;	/* stale, hint */
 	char			*url;		/* redacted, for logs */
 	uint64_t		 t0;
+	struct keyget		 get[KEY_ROLE_MAX];
+	struct keypub		 pub[KEY_ROLE_MAX];
+	int			 pending;	/* GETs running */
+	char			*failed;	/* why a GET failed, or NULL */
 	TAILQ_HEAD(, keywaiter)	 waiters;
 };
 
@@ -56,7 +71,9 @@ struct keynode {
 	char			 node[KEYS_NODE_MAX + 1];
 	uint64_t		 last_attempt;	/* ms, monotonic */
 	uint64_t		 last_404;
+	uint64_t		 last_stale;	/* last stale or hint refetch */
 	uint64_t		 gen;		/* last install's generation */
+	char			 warned[KEYSET_FPR_MAX + 1]; /* refused */
 	struct keyfetch		*fetch;
 };
 
@@ -66,8 +83,6 @@ static struct {
 	TAILQ_HEAD(, keyfetch)	 queue;
 	int			 inflight;
 	int			 nnodes;
-	int			 dirty;		/* users file */
-	uint64_t		 writes;
 	struct keys_stats	 stats;
 } ks;
 
@@ -78,22 +93,12 @@ static const char *const key_outcome_names[KEY_MAX] = {
 
 static const char sql_get[] =
     "SELECT fingerprint, installed FROM keys WHERE node = ?";
-static const char sql_put[] =
-    "INSERT INTO keys (node, name, fingerprint, bits, source, fetched,"
-    " changed, status, installed, pem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6,"
-    " ?7, 1, ?8) ON CONFLICT(node) DO UPDATE SET name = ?2,"
-    " fingerprint = ?3, bits = ?4, source = ?5, fetched = ?6,"
-    " changed = CASE WHEN fingerprint IS ?3 AND installed THEN changed"
-    " ELSE ?6 END, status = ?7, installed = 1, pem = ?8";
 static const char sql_status[] =
     "INSERT INTO keys (node, name, source, fetched, status) VALUES"
     " (?1, ?2, ?3, ?4, ?5) ON CONFLICT(node) DO UPDATE SET fetched = ?4,"
     " status = ?5";
-static const char sql_names[] =
-    "SELECT name FROM keys WHERE installed ORDER BY node";
 static const char sql_fetched[] =
     "SELECT fetched FROM keys WHERE node = ? AND installed";
-static const char sql_forget[] = "DELETE FROM keys WHERE node = ?";
 static const char sql_callers[] =
     "INSERT INTO callers (node, first_seen, last_seen, count, address,"
     " last_result) VALUES (?1, ?2, ?2, 1, ?3, ?4) ON CONFLICT(node) DO"
@@ -106,18 +111,25 @@ static struct keynode	*keys_node(const char *, int);
 static void		 keys_node_evict(const struct keynode *);
 static void		 keys_node_drop(const char *);
 static void		 keys_refused(const char *, const char *, const char *);
+static int		 keys_stale_ok(struct keynode *, uint64_t);
 static void		 keys_start(struct keyfetch *);
+static void		 keys_get(struct keyfetch *, enum key_role);
 static void		 keys_next(void);
 static void		 keys_done_cb(void *, const struct http_resp *,
 			    const char *);
+static void		 keys_listed(struct keyfetch *,
+			    const struct http_resp *);
+static void		 keys_fail(struct keyfetch *, const char *, ...)
+			    __attribute__((format(printf, 2, 3)));
+static void		 keys_settle(struct keyfetch *);
 static void		 keys_fetch_free(struct keyfetch *);
 static void		 keys_deliver(struct keyfetch *, struct key_result *);
-static void		 keys_install(struct keyfetch *, const char *, size_t,
-			    struct key_result *);
+static int		 keys_validate(const char *, size_t, struct keypub *,
+			    char **);
+static int		 keys_changed(struct keyfetch *);
+static void		 keys_install(struct keyfetch *, struct key_result *);
 static void		 keys_set_status(const char *, const char *,
 			    const char *);
-static int		 keys_inkeys_len(size_t *, char **);
-static int		 keys_render(struct astconf *, char **);
 
 /* Name of an outcome (IAXKEY_KEY). */
 const char *
@@ -128,23 +140,29 @@ key_outcome_name(enum key_outcome o)
 	return (key_outcome_names[o]);
 }
 
-/* 1 for a node name: [A-Za-z0-9._-]{1,64}, and with the prefix <= 79. */
+/*
+ * 1 for a node name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}, and with the prefix
+ * <= 79 (slot 0's name; slot 1 and 2 names start with '_' after it).
+ */
 int
 keys_node_ok(const char *node)
 {
 	size_t	n = strlen(node);
 
 	return (n >= 1 && n <= KEYS_NODE_MAX && astconf_name_ok(node) &&
+	    ((node[0] >= 'a' && node[0] <= 'z') ||
+	    (node[0] >= 'A' && node[0] <= 'Z') ||
+	    (node[0] >= '0' && node[0] <= '9')) &&
 	    n + strlen(conf_str(ikd->conf, "inbound:key_prefix")) <=
 	    ASTCONF_NAME_MAX);
 }
 
-/* The key (and inkeys) name of a node. */
+/* The key name of a node's slot 0 (its per-node section's name). */
 void
 keys_name(const char *node, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s%s", conf_str(ikd->conf, "inbound:key_prefix"),
-	    node);
+	if (keyset_name(node, 0, buf, size) == -1 && size > 0)
+		buf[0] = '\0';
 }
 
 /* Set up. */
@@ -162,17 +180,17 @@ keys_init(char **cause)
 		xasprintf(cause, "cannot set up libcurl");
 		return (-1);
 	}
-	reload_add_flush(keys_flush);
+	reload_add_flush(users_flush);
 	/* The store is the truth: render once; reload if that changed it. */
 	xasprintf(&path, "%s/%s", conf_str(ikd->conf, "asterisk:config_dir"),
 	    conf_str(ikd->conf, "inbound:users_file"));
 	existed = access(path, F_OK) == 0;
 	free(path);
-	ks.dirty = 1;
-	writes = ks.writes;
-	if (keys_flush(cause) == -1)
+	users_dirty();
+	writes = users_writes();
+	if (users_flush(cause) == -1)
 		return (-1);
-	if (ks.writes != writes && existed)
+	if (users_writes() != writes && existed)
 		reload_need(RELOAD_CHAN_IAX2);
 	return (0);
 }
@@ -315,24 +333,39 @@ keys_refused(const char *node, const char *source, const char *why)
 	lf_emit(&l);
 }
 
+/* 1 when a stale or hint refetch of kn may run now (and note it). */
+static int
+keys_stale_ok(struct keynode *kn, uint64_t t)
+{
+	uint64_t	win = (uint64_t)conf_int(ikd->conf,
+			    "inbound:stale_refetch_s") * 1000;
+
+	if (win == 0 || (kn->last_stale != 0 && t - kn->last_stale < win))
+		return (0);
+	kn->last_stale = t;
+	return (1);
+}
+
 /*
- * Fetch the key of node for source ("inbound", "sync", "refresh",
- * "console").  Returns 1 with *now filled when the outcome is known at
- * once (negative cache, rate limit, configuration), or 0 with *wp set:
- * cb runs later (never from inside this call) unless keys_cancel(*wp).
- * With cb NULL the fetch runs in the background and 0 is returned.
+ * Fetch the keys of node for source ("inbound", "sync", "refresh",
+ * "console", "hint").  Returns 1 with *now filled when the outcome is
+ * known at once (negative cache, rate limit, configuration), or 0 with
+ * *wp set: cb runs later (never from inside this call) unless
+ * keys_cancel(*wp).  With cb NULL the fetch runs in the background and 0
+ * is returned.  An inbound call from a node whose keys are held came by
+ * the fallback: its keys are stale (source "stale", see above).
  */
 int
 keys_fetch(const char *node, const char *source, int force, keys_cb cb,
     void *arg, struct key_result *now, struct keywaiter **wp)
 {
-	static char		 fpr[72];
+	static char		 fpr[KEYSET_FPR_MAX + 1];
 	struct keynode		*kn;
 	struct keyfetch		*kf;
 	struct keywaiter	*w;
 	uint64_t		 t = now_ms();
 	const char		*why;
-	int			 installed;
+	int			 installed, stale, nocache = 0;
 
 	memset(now, 0, sizeof *now);
 	if (wp != NULL)
@@ -345,6 +378,8 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 		return (1);
 	}
 	kn = keys_node(node, 1);
+	stale = installed && (strcmp(source, "inbound") == 0 ||
+	    strcmp(source, "hint") == 0);
 	if ((kf = kn->fetch) == NULL) {
 		if (!force && kn->last_404 != 0 && t - kn->last_404 <
 		    (uint64_t)conf_int(ikd->conf, "inbound:negative_ttl") *
@@ -353,6 +388,11 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 			now->reason = "not on the key server (cached)";
 			ks.stats.negative++;
 			return (1);
+		}
+		if (stale && keys_stale_ok(kn, t)) {
+			force = nocache = 1;
+			if (strcmp(source, "inbound") == 0)
+				source = "stale";
 		}
 		if (!force && kn->last_attempt != 0 && t - kn->last_attempt <
 		    (uint64_t)conf_int(ikd->conf, "inbound:min_refetch_s") *
@@ -382,6 +422,7 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 		kf = xcalloc(1, sizeof *kf);
 		kf->kn = kn;
 		kf->source = source;
+		kf->nocache = nocache;
 		TAILQ_INIT(&kf->waiters);
 		kn->fetch = kf;
 		kn->last_attempt = t;
@@ -397,6 +438,33 @@ keys_fetch(const char *node, const char *source, int force, keys_cb cb,
 	TAILQ_INSERT_TAIL(&kf->waiters, w, entry);
 	*wp = w;
 	return (0);
+}
+
+/*
+ * The caller's key hint (its IAXVAR(keynext), untrusted): when node's keys
+ * are held and the hint names a well-formed fingerprint not among them,
+ * refetch in the background (it never installs anything by itself).
+ */
+void
+keys_hint(const char *node, const char *hint)
+{
+	struct keyset		 set;
+	struct key_result	 r;
+	char			*cause = NULL;
+	int			 held;
+
+	if (hint == NULL || !keyset_fpr_ok(hint, strlen(hint)) ||
+	    !keys_installed(node, NULL, 0))
+		return;
+	if (keyset_load(node, &set, &cause) == -1) {
+		log_warnx("key hint of %s: %s", node, cause);
+		free(cause);
+		return;
+	}
+	held = keyset_find(&set, hint) != -1;
+	keyset_clear(&set);
+	if (!held)
+		keys_fetch(node, "hint", 0, NULL, NULL, &r, NULL);
 }
 
 /* Stop waiting (the fetch itself goes on). */
@@ -442,72 +510,231 @@ keys_http_opts(struct http_opts *o, const char **hdr)
 	}
 }
 
-/* Send one request. */
+/* Start a round: GET the current key. */
 static void
 keys_start(struct keyfetch *kf)
 {
-	struct http_opts	 o;
-	const char		*hdr[2];
-
-	keys_http_opts(&o, hdr);
 	kf->t0 = now_ms();
 	ks.inflight++;
 	ks.stats.requests++;
-	kf->req = ksget_key(ks.http, kf->kn->node, NULL, &o, keys_done_cb, kf);
+	keys_get(kf, KEY_ROLE_CURRENT);
 }
 
-/* Free a fetch and what it holds (its waiters must be gone). */
+/* Send one GET of a round. */
+static void
+keys_get(struct keyfetch *kf, enum key_role role)
+{
+	static const char *const capture[] = {
+		KEYS_NEXT_HEADER, KEYS_PREVIOUS_HEADER, NULL
+	};
+	struct keyget		*g = &kf->get[role];
+	struct http_opts	 o;
+	const char		*hdr[3];
+
+	keys_http_opts(&o, hdr);
+	if (kf->nocache) {
+		/* A cache in front of the key server revalidates. */
+		hdr[hdr[0] != NULL] = "Cache-Control: no-cache";
+		o.headers = hdr;
+	}
+	if (role == KEY_ROLE_CURRENT)
+		o.capture = capture;
+	g->kf = kf;
+	g->role = role;
+	kf->pending++;
+	g->req = ksget_key(ks.http, kf->kn->node, role == KEY_ROLE_CURRENT ?
+	    NULL : key_role_name(role), &o, keys_done_cb, g);
+}
+
+/* Free a round and what it holds (its waiters must be gone). */
 static void
 keys_fetch_free(struct keyfetch *kf)
 {
-	ksget_cancel(kf->req);
+	int	i;
+
+	for (i = 0; i < KEY_ROLE_MAX; i++) {
+		ksget_cancel(kf->get[i].req);
+		free(kf->get[i].pem);
+	}
+	free(kf->failed);
 	free(kf->url);
 	free(kf);
 }
 
-/* A response (or a transport failure). */
+/* Note the first failure of a round: nothing will be dropped. */
+static void
+keys_fail(struct keyfetch *kf, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (kf->failed != NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&kf->failed, fmt, ap) == -1)
+		fatalx("out of memory");
+	va_end(ap);
+}
+
+/* Validate one fetched key into p; 0, or -1 with *cause. */
+static int
+keys_validate(const char *body, size_t len, struct keypub *p, char **cause)
+{
+	struct rsakey_info	info;
+	char			*err = NULL;
+
+	if (rsakey_pub_validate(body, len, conf_int(ikd->conf,
+	    "keyserver:max_body"), &info, &err) == -1) {
+		xasprintf(cause, "bad key: %s", err);
+		free(err);
+		return (-1);
+	}
+	if (p->listed && strcmp(p->fingerprint, info.fingerprint) != 0) {
+		xasprintf(cause, "fingerprint %s is not the listed %s",
+		    info.fingerprint, p->fingerprint);
+		return (-1);
+	}
+	strlcpy_(p->fingerprint, info.fingerprint, sizeof p->fingerprint);
+	p->bits = info.bits;
+	p->listed = p->fetched = 1;
+	return (0);
+}
+
+/*
+ * The current key's answer names the other keys: GET those not held.
+ * A malformed header, or one naming the current key, lists nothing and
+ * makes the round incomplete.
+ */
+static void
+keys_listed(struct keyfetch *kf, const struct http_resp *resp)
+{
+	struct keyset	 set;
+	struct keypub	*p;
+	const char	*v;
+	char		*cause = NULL;
+	int		 r;
+
+	if (keyset_load(kf->kn->node, &set, &cause) == -1) {
+		keys_fail(kf, "%s", cause);
+		free(cause);
+		return;
+	}
+	for (r = KEY_ROLE_NEXT; r < KEY_ROLE_MAX; r++) {
+		p = &kf->pub[r];
+		if ((v = resp->captured[r - KEY_ROLE_NEXT]) == NULL)
+			continue;
+		if (!keyset_fpr_ok(v, strlen(v)) || strcmp(v,
+		    kf->pub[KEY_ROLE_CURRENT].fingerprint) == 0 ||
+		    (r == KEY_ROLE_PREVIOUS && kf->pub[KEY_ROLE_NEXT].listed &&
+		    strcmp(v, kf->pub[KEY_ROLE_NEXT].fingerprint) == 0)) {
+			keys_fail(kf, "key server: bad %s header",
+			    r == KEY_ROLE_NEXT ? KEYS_NEXT_HEADER :
+			    KEYS_PREVIOUS_HEADER);
+			continue;
+		}
+		strlcpy_(p->fingerprint, v, sizeof p->fingerprint);
+		p->listed = 1;
+		if (keyset_find(&set, v) == -1)
+			keys_get(kf, r);
+	}
+	keyset_clear(&set);
+}
+
+/* An answer of a round's GET (or a transport failure). */
 static void
 keys_done_cb(void *arg, const struct http_resp *resp, const char *url)
 {
-	struct keyfetch		*kf = arg;
+	struct keyget		*g = arg;
+	struct keyfetch		*kf = g->kf;
 	struct key_result	 r;
-	char			 reason[256];
+	char			 reason[256], *cause = NULL;
+	const char		*what = key_role_name(g->role);
 
-	kf->req = NULL;
+	g->req = NULL;
+	kf->pending--;
+	if (g->role != KEY_ROLE_CURRENT) {
+		if (resp->error != NULL)
+			keys_fail(kf, "key server: %s key: %s", what,
+			    resp->error);
+		else if (resp->status != 200)
+			keys_fail(kf, "key server: %s key: HTTP %ld", what,
+			    resp->status);
+		else {
+			g->pem = xmalloc(resp->len + 1);
+			memcpy(g->pem, resp->body, resp->len + 1);
+			kf->pub[g->role].pem = g->pem;
+			kf->pub[g->role].len = resp->len;
+			if (keys_validate(g->pem, resp->len,
+			    &kf->pub[g->role], &cause) == -1) {
+				keys_fail(kf, "%s key: %s", what, cause);
+				free(cause);
+			}
+		}
+		if (kf->pending == 0)
+			keys_settle(kf);
+		return;
+	}
 	kf->url = xstrdup(url);
-	ks.inflight--;
 	memset(&r, 0, sizeof r);
 	if (resp->error != NULL) {
 		snprintf(reason, sizeof reason, "key server: %s", resp->error);
-		kf->kn->last_attempt = 0;
 		r.outcome = KEY_FAILED;
-		r.reason = reason;
 	} else if (resp->status == 404) {
 		kf->kn->last_404 = now_ms();
 		r.outcome = KEY_NOT_FOUND;
-		r.reason = "not on the key server";
+		snprintf(reason, sizeof reason, "not on the key server");
 	} else if (resp->status != 200) {
 		snprintf(reason, sizeof reason, "key server: HTTP %ld",
 		    resp->status);
-		kf->kn->last_attempt = 0;
 		r.outcome = KEY_FAILED;
-		r.reason = reason;
 	} else {
 		kf->kn->last_404 = 0;
-		keys_install(kf, resp->body, resp->len, &r);
+		g->pem = xmalloc(resp->len + 1);
+		memcpy(g->pem, resp->body, resp->len + 1);
+		kf->pub[KEY_ROLE_CURRENT].pem = g->pem;
+		kf->pub[KEY_ROLE_CURRENT].len = resp->len;
+		if (keys_validate(g->pem, resp->len, &kf->pub[KEY_ROLE_CURRENT],
+		    &cause) == 0) {
+			keys_listed(kf, resp);
+			if (kf->pending == 0)
+				keys_settle(kf);
+			return;
+		}
+		snprintf(reason, sizeof reason, "%s", cause);
+		free(cause);
+		r.outcome = KEY_FAILED;
 	}
+	if (r.outcome == KEY_FAILED)
+		kf->kn->last_attempt = 0;
+	r.reason = reason;
+	ks.inflight--;
 	keys_deliver(kf, &r);
 	keys_next();
 }
 
-/* Log, record and hand the result to every waiter, then free the fetch. */
+/* Every GET of a round answered: install, deliver, start the next. */
+static void
+keys_settle(struct keyfetch *kf)
+{
+	struct key_result	r;
+
+	memset(&r, 0, sizeof r);
+	keys_install(kf, &r);
+	if (r.outcome == KEY_FAILED || kf->failed != NULL)
+		kf->kn->last_attempt = 0;
+	ks.inflight--;
+	keys_deliver(kf, &r);
+	keys_next();
+}
+
+/* Log, record and hand the result to every waiter, then free the round. */
 static void
 keys_deliver(struct keyfetch *kf, struct key_result *r)
 {
 	struct keywaiter	*w;
 	struct logline		 l;
-	char			 name[ASTCONF_NAME_MAX + 1];
-	int			 n = 0;
+	struct keyset		 set;
+	char			 name[ASTCONF_NAME_MAX + 1], *cause = NULL;
+	int			 n = 0, held = -1;
 
 	TAILQ_FOREACH(w, &kf->waiters, entry)
 		n++;
@@ -520,6 +747,11 @@ keys_deliver(struct keyfetch *kf, struct key_result *r)
 	if (r->outcome != KEY_NEW && r->outcome != KEY_UPDATED &&
 	    r->outcome != KEY_UNCHANGED)
 		keys_set_status(kf->kn->node, name, key_outcome_name(r->outcome));
+	if (keyset_load(kf->kn->node, &set, &cause) == 0) {
+		held = keyset_count(&set);
+		keyset_clear(&set);
+	}
+	free(cause);
 	lf_begin(&l, r->outcome == KEY_FAILED ? LOG_L_WARN : LOG_L_INFO,
 	    "key_fetch");
 	lf_str(&l, "node", kf->kn->node);
@@ -527,6 +759,8 @@ keys_deliver(struct keyfetch *kf, struct key_result *r)
 	lf_str(&l, "url", kf->url);
 	lf_str(&l, "result", key_outcome_name(r->outcome));
 	lf_str(&l, "fingerprint", r->fingerprint);
+	if (held >= 0)
+		lf_int(&l, "keys", held);
 	lf_int(&l, "waiters", n);
 	lf_int(&l, "ms", now_ms() - kf->t0);
 	lf_str(&l, "reason", r->reason);
@@ -536,7 +770,6 @@ keys_deliver(struct keyfetch *kf, struct key_result *r)
 		w->cb(w->arg, r);
 		free(w);
 	}
-	kf->req = NULL;
 	keys_fetch_free(kf);
 }
 
@@ -557,281 +790,83 @@ keys_set_status(const char *node, const char *name, const char *status)
 	callers_prune();
 }
 
-/* Length of the shared inkeys line's names part; 0 or -1. */
+/*
+ * on_key_change: a current key not in the held set (a promoted next is
+ * no change) is logged, and refused with reject.  1 when refused.
+ */
 static int
-keys_inkeys_len(size_t *len, char **cause)
+keys_changed(struct keyfetch *kf)
 {
-	sqlite3_stmt	*st;
-	int		 rc, n = 0;
+	const struct keypub	*cur = &kf->pub[KEY_ROLE_CURRENT];
+	struct keyset		 set;
+	struct logline		 l;
+	char			 old[KEYSET_FPR_MAX + 1] = "", *cause = NULL;
+	int			 reject, changed, s;
 
-	*len = 0;
-	if ((st = store_stmt(ikd->store, sql_names)) == NULL)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*len += sqlite3_column_bytes(st, 0) + (n++ > 0);
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
+	if (keyset_load(kf->kn->node, &set, &cause) == -1) {
+		free(cause);
 		return (0);
-fail:
-	xasprintf(cause, "state store: %s", store_errmsg(ikd->store));
-	return (-1);
+	}
+	changed = keyset_count(&set) > 0 &&
+	    keyset_find(&set, cur->fingerprint) == -1;
+	for (s = 0; s < KEYSET_SLOTS; s++) {
+		if (set.slot[s].used && set.slot[s].role == KEY_ROLE_CURRENT)
+			strlcpy_(old, set.slot[s].fingerprint, sizeof old);
+	}
+	keyset_clear(&set);
+	if (!changed)
+		return (0);
+	reject = conf_enum(ikd->conf, "inbound:on_key_change") ==
+	    CFG_KEY_CHANGE_REJECT;
+	lf_begin(&l, LOG_L_WARN, "key_changed");
+	lf_str(&l, "node", kf->kn->node);
+	lf_str(&l, "old", old[0] != '\0' ? old : NULL);
+	lf_str(&l, "new", cur->fingerprint);
+	lf_str(&l, "action", reject ? "rejected" : "accepted");
+	lf_emit(&l);
+	return (reject);
 }
 
-/* Validate a fetched key and install it when it is new or changed. */
+/* Install the round's keys: reconcile the held set with the published. */
 static void
-keys_install(struct keyfetch *kf, const char *body, size_t len,
-    struct key_result *r)
+keys_install(struct keyfetch *kf, struct key_result *r)
 {
-	static char		 fpr[72], reason[512];
-	struct rsakey_info	 info;
-	struct logline		 l;
-	sqlite3_stmt		*st;
-	char			 name[ASTCONF_NAME_MAX + 1], *path = NULL;
-	char			*cause = NULL, old[72] = "";
-	const char		*node = kf->kn->node, *why;
-	size_t			 inlen;
-	int			 installed = 0, rc, mods;
-	struct stat		 sb;
+	static char		 fpr[KEYSET_FPR_MAX + 1], reason[512];
+	struct keyset_change	 chg;
+	char			*cause = NULL;
 
 	r->outcome = KEY_FAILED;
 	r->reason = reason;
-	if (rsakey_pub_validate(body, len, conf_int(ikd->conf,
-	    "keyserver:max_body"), &info, &cause) == -1) {
-		snprintf(reason, sizeof reason, "bad key: %s", cause);
-		free(cause);
-		return;
-	}
-	strlcpy_(fpr, info.fingerprint, sizeof fpr);
+	strlcpy_(fpr, kf->pub[KEY_ROLE_CURRENT].fingerprint, sizeof fpr);
 	r->fingerprint = fpr;
-	keys_name(node, name, sizeof name);
-	xasprintf(&path, "%s/%s.pub", conf_str(ikd->conf, "asterisk:key_dir"),
-	    name);
-
-	if ((st = store_stmt(ikd->store, sql_get)) == NULL)
-		goto store;
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_text(st, 0) != NULL)
-			strlcpy_(old, (const char *)sqlite3_column_text(st, 0),
-			    sizeof old);
-		installed = sqlite3_column_int(st, 1);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		goto store;
-	if ((why = names_reserved(node, installed)) != NULL) {
-		snprintf(reason, sizeof reason, "%s", why);
-		free(path);
+	if (keys_changed(kf)) {
+		snprintf(reason, sizeof reason, "key changed (%s); "
+		    "on_key_change = reject", fpr);
 		return;
 	}
-
-	if (installed && strcmp(old, fpr) == 0 && stat(path, &sb) == 0) {
-		r->outcome = KEY_UNCHANGED;
-		r->reason = NULL;
-		r->gen = kf->kn->gen;
-		free(path);
-		return;
-	}
-	if (installed && strcmp(old, fpr) != 0) {
-		int reject = conf_enum(ikd->conf, "inbound:on_key_change") ==
-		    CFG_KEY_CHANGE_REJECT;
-
-		lf_begin(&l, LOG_L_WARN, "key_changed");
-		lf_str(&l, "node", node);
-		lf_str(&l, "old", old);
-		lf_str(&l, "new", fpr);
-		lf_str(&l, "action", reject ? "rejected" : "accepted");
-		lf_emit(&l);
-		if (reject) {
-			snprintf(reason, sizeof reason, "key changed (%s); "
-			    "on_key_change = reject", fpr);
-			free(path);
-			return;
-		}
-	}
-	if (!installed && conf_enum(ikd->conf, "inbound:inkeys") ==
-	    CFG_INKEYS_SHARED) {
-		if (keys_inkeys_len(&inlen, &cause) == -1) {
-			snprintf(reason, sizeof reason, "%s", cause);
-			free(cause);
-			free(path);
-			return;
-		}
-		if (KEYS_INKEYS_PREFIX + inlen + (inlen > 0) + strlen(name) >
-		    ASTCONF_LINE_MAX) {
-			snprintf(reason, sizeof reason, "inkeys line would "
-			    "exceed %d characters; use inkeys = per-node",
-			    ASTCONF_LINE_MAX);
-			log_warnx("key of %s not installed: %s", node, reason);
-			free(path);
-			return;
-		}
-	}
-	/*
-	 * The row first, in a transaction that holds the write lock: a
-	 * locked or failing store leaves the key file untouched, and a file
-	 * that cannot be written leaves the row as it was.
-	 */
-	if (store_begin(ikd->store, &cause) == -1) {
-		snprintf(reason, sizeof reason, "state store: %s", cause);
-		free(cause);
-		free(path);
-		return;
-	}
-	if ((st = store_stmt(ikd->store, sql_put)) == NULL)
-		goto rollback;
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, fpr, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, info.bits);
-	sqlite3_bind_text(st, 5, kf->source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, time(NULL));
-	sqlite3_bind_text(st, 7, installed ? "UPDATED" : "NEW", -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, body, len, SQLITE_STATIC);
-	if (store_done(ikd->store, st) == -1)
-		goto rollback;
-	if (afile_write(path, body, len, 0644, &cause) == -1) {
-		store_rollback(ikd->store);
+	if (keyset_apply(kf->kn->node, kf->source, kf->pub,
+	    kf->failed == NULL, kf->kn->warned, sizeof kf->kn->warned, &chg,
+	    &cause) == -1) {
 		snprintf(reason, sizeof reason, "%s", cause);
 		free(cause);
-		free(path);
 		return;
 	}
-	if (store_commit(ikd->store, &cause) == -1) {
-		/* The file is in place; the next fetch records it. */
-		store_rollback(ikd->store);
-		snprintf(reason, sizeof reason, "state store: %s", cause);
-		log_warnx("key of %s written to %s but not recorded: %s",
-		    node, path, cause);
-		free(cause);
-		free(path);
-		return;
-	}
-	free(path);
-	mods = RELOAD_RES_CRYPTO;
-	if (!installed) {
-		mods |= RELOAD_CHAN_IAX2;
-		ks.dirty = 1;
-	}
-	r->gen = kf->kn->gen = reload_need(mods);
-	r->outcome = installed ? KEY_UPDATED : KEY_NEW;
-	r->reason = NULL;
-	ks.stats.installed++;
-	lf_begin(&l, LOG_L_INFO, "key_installed");
-	lf_str(&l, "node", node);
-	lf_str(&l, "name", name);
-	lf_str(&l, "fingerprint", fpr);
-	lf_str(&l, "result", key_outcome_name(r->outcome));
-	lf_emit(&l);
-	return;
-rollback:
-	snprintf(reason, sizeof reason, "state store: %s",
-	    store_errmsg(ikd->store));
-	store_rollback(ikd->store);
-	free(path);
-	return;
-store:
-	snprintf(reason, sizeof reason, "state store: %s",
-	    store_errmsg(ikd->store));
-	free(path);
-}
-
-/* Render the users file from the store. */
-static int
-keys_render(struct astconf *ac, char **cause)
-{
-	sqlite3_stmt	*st;
-	char		*line = NULL;
-	size_t		 len = 0, n;
-	int		 rc, shared;
-
-	shared = conf_enum(ikd->conf, "inbound:inkeys") == CFG_INKEYS_SHARED;
-	astconf_comment(ac, "Generated by iaxkeyd from its state store. "
-	    "Every change made here is overwritten.");
-	astconf_comment(ac, shared ? "#include it from iax.conf after the "
-	    "user section it extends." : "#include it from iax.conf after "
-	    "the template it uses.");
-	if ((st = store_stmt(ikd->store, sql_names)) == NULL) {
-		xasprintf(cause, "state store: %s", store_errmsg(ikd->store));
-		return (-1);
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-
-		if (!shared) {
-			astconf_blank(ac);
-			astconf_section(ac, name, conf_str(ikd->conf,
-			    "inbound:template"));
-			astconf_kv(ac, "inkeys", name);
-			continue;
-		}
-		n = strlen(name);
-		line = xrealloc(line, len + n + 2);
-		if (len > 0)
-			line[len++] = ':';
-		memcpy(line + len, name, n);
-		len += n;
-		line[len] = '\0';
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(line);
-		xasprintf(cause, "state store: %s", store_errmsg(ikd->store));
-		return (-1);
-	}
-	if (shared && len > 0) {
-		astconf_blank(ac);
-		astconf_section(ac, conf_str(ikd->conf, "inbound:user"), "+");
-		astconf_kv(ac, "inkeys", line);
-	}
-	free(line);
-	return (0);
-}
-
-/*
- * The configuration changed how the users file looks ([inbound] inkeys,
- * user, template, users_file): render it again at once (a failure leaves
- * it dirty for the next reload's flush) and have chan_iax2 reload.
- */
-void
-keys_rerender(void)
-{
-	char	*cause = NULL;
-
-	ks.dirty = 1;
-	/* Now, not at the next reload: the operator reloads Asterisk next. */
-	if (keys_flush(&cause) == -1) {
-		log_warnx("users file: %s", cause);
-		free(cause);
-	}
-	reload_need(RELOAD_CHAN_IAX2);
-}
-
-/* Write the users file when the store changed (the reload flush hook). */
-int
-keys_flush(char **cause)
-{
-	struct astconf	 ac;
-	char		*path;
-	int		 changed, rc = -1;
-
-	if (!ks.dirty)
-		return (0);
-	xasprintf(&path, "%s/%s", conf_str(ikd->conf, "asterisk:config_dir"),
-	    conf_str(ikd->conf, "inbound:users_file"));
-	astconf_init(&ac, KEYS_USERS_MAX);
-	if (keys_render(&ac, cause) == 0 && astconf_done(&ac, cause) == 0 &&
-	    afile_write_if_changed(path, ac.buf, ac.len, 0640, &changed,
-	    cause) == 0) {
-		ks.dirty = 0;
-		ks.writes += changed;
-		rc = 0;
-	}
-	astconf_clear(&ac);
-	free(path);
-	return (rc);
+	if (chg.mods != 0)
+		kf->kn->gen = reload_need(chg.mods);
+	r->gen = kf->kn->gen;
+	ks.stats.installed += chg.added;
+	if (chg.had == 0)
+		r->outcome = KEY_NEW;
+	else if (chg.added + chg.dropped + chg.roles + chg.repaired > 0)
+		r->outcome = KEY_UPDATED;
+	else if (kf->failed != NULL)
+		r->outcome = KEY_FAILED;	/* nothing learnt */
+	else
+		r->outcome = KEY_UNCHANGED;
+	if (kf->failed != NULL)
+		snprintf(reason, sizeof reason, "%s", kf->failed);
+	else
+		r->reason = NULL;
 }
 
 /* RSA call: refresh the key in the background when older than max_age. */
@@ -887,37 +922,19 @@ keys_caller_result(const char *node, const char *result)
 	store_done(ikd->store, st);
 }
 
-/* Remove a node's key, file and inkeys entry; 1 done, 0 unknown, -1. */
+/* Remove a node's keys, files and inkeys entries; 1 done, 0 unknown, -1. */
 int
 keys_forget(const char *node, char **cause)
 {
-	sqlite3_stmt	*st;
-	char		 name[ASTCONF_NAME_MAX + 1], *path;
+	int	rc;
 
 	if (names_own(node)) {
 		xasprintf(cause, "%s is this node's own name", node);
 		return (-1);
 	}
 	keys_node_drop(node);
-	if ((st = store_stmt(ikd->store, sql_forget)) == NULL)
-		goto fail;
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	if (store_done(ikd->store, st) == -1)
-		goto fail;
-	if (sqlite3_changes(sqlite3_db_handle(st)) == 0)
-		return (0);
-	keys_name(node, name, sizeof name);
-	xasprintf(&path, "%s/%s.pub", conf_str(ikd->conf, "asterisk:key_dir"),
-	    name);
-	if (afile_remove(path, cause) == -1) {
-		free(path);
-		return (-1);
-	}
-	free(path);
-	ks.dirty = 1;
-	reload_need(RELOAD_CHAN_IAX2 | RELOAD_RES_CRYPTO);
-	return (1);
-fail:
-	xasprintf(cause, "state store: %s", store_errmsg(ikd->store));
-	return (-1);
+	if ((rc = keyset_forget(node, cause)) == 1)
+		reload_need(RELOAD_CHAN_IAX2 | RELOAD_RES_CRYPTO);
+	return (rc);
+
 }

@@ -6,7 +6,10 @@
  *
  *   - this node's own name ([node] name): its own key pair;
  *   - a key file in key_dir that iaxkeyd did not install (no installed
- *     row in the store): an operator's key, or a private key's pair;
+ *     row in the store): an operator's key, or a private key's pair.  The
+ *     files of a node's slots 1 and 2 (<prefix>_1_<node>.pub, ...) are
+ *     iaxkeyd's while the store holds that slot; a free slot whose file
+ *     exists is not used (keyset.c);
  *   - per-node: a section name Asterisk or the operator already uses:
  *     "general", [inbound] user and template, and every section of
  *     iax.conf and the files it #includes (not iaxkeyd's own files).
@@ -218,27 +221,34 @@ names_own(const char *node)
 const char *
 names_reserved(const char *node, int installed)
 {
-	const char	*dir = conf_str(ikd->conf, "asterisk:key_dir");
-	char		 name[ASTCONF_NAME_MAX + 1], *path;
-	struct stat	 sb;
-	int		 taken = 0;
+	char	name[ASTCONF_NAME_MAX + 1];
 
 	keys_name(node, name, sizeof name);
 	if (names_own(node))
 		return ("reserved name: this node's own name");
-	if (!installed) {
-		xasprintf(&path, "%s/%s.pub", dir, name);
-		taken = lstat(path, &sb) == 0;
-		free(path);
-		xasprintf(&path, "%s/%s.key", dir, name);
-		taken = taken || lstat(path, &sb) == 0;
-		free(path);
-		if (taken)
-			return ("reserved name: a key in key_dir that iaxkeyd "
-			    "did not install");
-	}
+	if (!installed && names_file_taken(name))
+		return ("reserved name: a key in key_dir that iaxkeyd did not "
+		    "install");
 	if (conf_enum(ikd->conf, "inbound:inkeys") == CFG_INKEYS_PER_NODE &&
 	    names_section(name))
 		return ("reserved name: a section iax.conf already uses");
 	return (NULL);
+}
+
+/* 1 when key_dir holds a public or private key file named name. */
+int
+names_file_taken(const char *name)
+{
+	const char	*dir = conf_str(ikd->conf, "asterisk:key_dir");
+	char		*path;
+	struct stat	 sb;
+	int		 taken;
+
+	xasprintf(&path, "%s/%s.pub", dir, name);
+	taken = lstat(path, &sb) == 0;
+	free(path);
+	xasprintf(&path, "%s/%s.key", dir, name);
+	taken = taken || lstat(path, &sb) == 0;
+	free(path);
+	return (taken);
 }

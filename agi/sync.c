@@ -33,8 +33,6 @@ static struct {
 	struct sync_stats stats;
 } sy;
 
-static const char sql_fpr[] =
-    "SELECT fingerprint FROM keys WHERE node = ? AND installed";
 static const char sql_installed[] =
     "SELECT node FROM keys WHERE installed";
 
@@ -152,17 +150,54 @@ sync_log(const char *result, int listed, int fetched, int removed,
 }
 
 /*
- * Parse the index into "node\0fingerprint" pairs (caller frees each and
- * the array).  Returns the number of malformed lines.
+ * One field of an index line after the node: the current fingerprint
+ * (cur NULL), or "next=" / "previous=" into set; unknown name=value
+ * fields are ignored.  0, or -1 when malformed.
+ */
+static int
+sync_field(const char *f, char set[KEY_ROLE_MAX][KEYSET_FPR_MAX + 1])
+{
+	const char	*eq;
+	char		 fpr[KEYSET_FPR_MAX + 1];
+	int		 r;
+
+	if (set[KEY_ROLE_CURRENT][0] == '\0') {
+		snprintf(fpr, sizeof fpr, "%s%s", strlen(f) == 64 ?
+		    "sha256:" : "", f);
+		r = KEY_ROLE_CURRENT;
+	} else {
+		if ((eq = strchr(f, '=')) == NULL || eq == f)
+			return (-1);
+		for (r = KEY_ROLE_NEXT; r < KEY_ROLE_MAX; r++) {
+			if (strlen(key_role_name(r)) == (size_t)(eq - f) &&
+			    strncmp(f, key_role_name(r), eq - f) == 0)
+				break;
+		}
+		if (r == KEY_ROLE_MAX)
+			return (0);
+		strlcpy_(fpr, eq + 1, sizeof fpr);
+		f = eq + 1;
+	}
+	if (strlen(f) > KEYSET_FPR_MAX || !keyset_fpr_ok(fpr, strlen(fpr)) ||
+	    set[r][0] != '\0')
+		return (-1);
+	strlcpy_(set[r], fpr, sizeof set[r]);
+	return (0);
+}
+
+/*
+ * Parse the index into "node cur next prev" strings ("-" for no key;
+ * caller frees each and the array).  Returns the number of malformed
+ * lines.
  */
 static int
 sync_parse(const char *body, size_t len, char ***out, int *n)
 {
-	const char	*p = body, *end = body + len, *nl, *sp;
-	char		 line[SYNC_LINE_MAX + 1], node[KEYS_NODE_MAX + 1];
-	char		 fpr[72];
-	size_t		 l, i;
-	int		 bad = 0, cap = 0, ok;
+	const char	*p = body, *end = body + len, *nl;
+	char		 line[SYNC_LINE_MAX + 1], *f, *sp;
+	char		 set[KEY_ROLE_MAX][KEYSET_FPR_MAX + 1];
+	size_t		 l;
+	int		 bad = 0, cap = 0, ok, r;
 
 	*out = NULL;
 	*n = 0;
@@ -180,29 +215,33 @@ sync_parse(const char *body, size_t len, char ***out, int *n)
 		}
 		memcpy(line, p, l);
 		line[l] = '\0';
-		if ((sp = strchr(line, ' ')) == NULL ||
-		    (size_t)(sp - line) > KEYS_NODE_MAX) {
+		memset(set, 0, sizeof set);
+		if ((sp = strchr(line, ' ')) == NULL) {
 			bad++;
 			continue;
 		}
-		snprintf(node, sizeof node, "%.*s", (int)(sp - line), line);
-		sp++;
-		if (strncmp(sp, "sha256:", 7) == 0)
-			sp += 7;
-		ok = strlen(sp) == 64 && keys_node_ok(node);
-		for (i = 0; ok && i < 64; i++)
-			ok = (sp[i] >= '0' && sp[i] <= '9') ||
-			    (sp[i] >= 'a' && sp[i] <= 'f');
+		*sp++ = '\0';
+		ok = keys_node_ok(line);
+		for (f = sp; ok && f != NULL; f = sp) {
+			if ((sp = strchr(f, ' ')) != NULL)
+				*sp++ = '\0';
+			ok = *f != '\0' && sync_field(f, set) == 0;
+		}
+		for (r = 0; ok && r < KEY_ROLE_MAX; r++)
+			ok = r == 0 ? set[0][0] != '\0' : set[r][0] == '\0' ||
+			    (strcmp(set[r], set[0]) != 0 && (r == 1 ||
+			    strcmp(set[r], set[1]) != 0));
 		if (!ok) {
 			bad++;
 			continue;
 		}
-		snprintf(fpr, sizeof fpr, "sha256:%s", sp);
 		if (*n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
 			*out = xreallocarray(*out, cap, sizeof **out);
 		}
-		xasprintf(&(*out)[(*n)++], "%s %s", node, fpr);
+		xasprintf(&(*out)[(*n)++], "%s %s %s %s", line, set[0],
+		    set[1][0] != '\0' ? set[1] : "-",
+		    set[2][0] != '\0' ? set[2] : "-");
 	}
 	return (bad);
 }
@@ -242,16 +281,7 @@ sync_done_cb(void *arg, const struct http_resp *resp, const char *url)
 	for (i = 0; i < n; i++) {
 		sp = strchr(list[i], ' ');
 		*sp++ = '\0';
-		found = 0;
-		if ((st = store_stmt(ikd->store, sql_fpr)) != NULL) {
-			sqlite3_bind_text(st, 1, list[i], -1, SQLITE_STATIC);
-			found = sqlite3_step(st) == SQLITE_ROW &&
-			    sqlite3_column_text(st, 0) != NULL &&
-			    strcmp((const char *)sqlite3_column_text(st, 0),
-			    sp) == 0;
-			sqlite3_reset(st);
-		}
-		if (!found) {
+		if (!keyset_matches(list[i], sp)) {
 			keys_fetch(list[i], "sync", 1, NULL, NULL, &r, NULL);
 			fetched++;
 		}

@@ -55,6 +55,13 @@ struct http_req {
 
 	int			 has_etag;
 	char			 etag[HTTP_ETAG_MAX + 1];
+	int			 ncap;
+	char			 capname[HTTP_CAPTURE_MAX]
+				    [HTTP_CAPTURE_NAME_MAX + 1];
+	int			 capstate[HTTP_CAPTURE_MAX]; /* 0 absent, 1
+							seen, -1 refused */
+	char			 capval[HTTP_CAPTURE_MAX]
+				    [HTTP_CAPTURE_VALUE_MAX + 1];
 	char			 errbuf[CURL_ERROR_SIZE];
 	char			 error[HTTP_ERROR_MAX];
 };
@@ -377,6 +384,7 @@ http_done(struct http_req *req, CURLcode result, const char *error)
 	struct logline		 ll;
 	long			 status = 0;
 	size_t			 n;
+	int			 i;
 
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_multi_remove_handle(h->multi, req->easy);
@@ -390,6 +398,9 @@ http_done(struct http_req *req, CURLcode result, const char *error)
 	resp.body = req->body != NULL ? req->body : "";
 	resp.len = req->len;
 	resp.etag = req->has_etag ? req->etag : NULL;
+	for (i = 0; i < req->ncap; i++)
+		resp.captured[i] = req->capstate[i] == 1 ? req->capval[i] :
+		    NULL;
 	resp.result = (int)result;
 	resp.ms = (long)(http_now_ms() - req->t_start);
 	if (error != NULL)
@@ -471,21 +482,26 @@ http_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return (n);
 }
 
-/* A header line arrived: remember the final response's ETag. */
+/* A header line arrived: remember the final response's ETag and the
+   headers to capture. */
 static size_t
 http_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct http_req	*req = arg;
-	size_t		 n = size * nitems, len;
-	const char	*p, *end;
+	size_t		 n = size * nitems, len, nl;
+	const char	*p, *end, *colon;
+	int		 i;
 
 	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-		req->has_etag = 0;	/* a new (maybe final) response */
+		/* A new (maybe final) response. */
+		req->has_etag = 0;
+		memset(req->capstate, 0, sizeof req->capstate);
 		return (n);
 	}
-	if (n < 5 || strncasecmp(buf, "ETag:", 5) != 0)
+	if ((colon = memchr(buf, ':', n)) == NULL)
 		return (n);
-	p = buf + 5;
+	nl = colon - buf;
+	p = colon + 1;
 	end = buf + n;
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
@@ -493,12 +509,29 @@ http_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 	    end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	len = end - p;
-	req->has_etag = 0;
-	if (len == 0 || len > HTTP_ETAG_MAX || !http_clean(p, len))
-		return (n);		/* ignored, not an error */
-	memcpy(req->etag, p, len);
-	req->etag[len] = '\0';
-	req->has_etag = 1;
+	if (nl == 4 && strncasecmp(buf, "ETag", 4) == 0) {
+		req->has_etag = 0;
+		if (len == 0 || len > HTTP_ETAG_MAX || !http_clean(p, len))
+			return (n);	/* ignored, not an error */
+		memcpy(req->etag, p, len);
+		req->etag[len] = '\0';
+		req->has_etag = 1;
+		return (n);
+	}
+	for (i = 0; i < req->ncap; i++) {
+		if (strlen(req->capname[i]) != nl ||
+		    strncasecmp(buf, req->capname[i], nl) != 0)
+			continue;
+		/* Once only: a repeated header is not trusted. */
+		if (req->capstate[i] != 0 || len == 0 ||
+		    len > HTTP_CAPTURE_VALUE_MAX || !http_clean(p, len)) {
+			req->capstate[i] = -1;
+			continue;
+		}
+		memcpy(req->capval[i], p, len);
+		req->capval[i][len] = '\0';
+		req->capstate[i] = 1;
+	}
 	return (n);
 }
 
@@ -605,6 +638,15 @@ http_check(const char *url, const struct http_opts *o, const char **method,
 		    strcspn(*hp, " \t:") != (size_t)(p - *hp) ||
 		    !http_clean(*hp, len)) {
 			xasprintf(cause, "bad extra header %d", n + 1);
+			return (-1);
+		}
+	}
+	for (n = 0, hp = o->capture; hp != NULL && *hp != NULL; hp++, n++) {
+		len = strlen(*hp);
+		if (n == HTTP_CAPTURE_MAX || len == 0 ||
+		    len > HTTP_CAPTURE_NAME_MAX ||
+		    strcspn(*hp, " \t:") != len || !http_clean(*hp, len)) {
+			xasprintf(cause, "bad header to capture %d", n + 1);
 			return (-1);
 		}
 	}
@@ -718,6 +760,7 @@ http_request(struct http *h, const char *url, const struct http_opts *opts,
 	struct timeval			 tv;
 	const char			*method = "GET", *what = "";
 	char				*redacted;
+	const char *const		*hp;
 	CURLcode			 rc;
 	CURLMcode			 mc;
 
@@ -742,6 +785,9 @@ http_request(struct http *h, const char *url, const struct http_opts *opts,
 	    HTTP_BODY_DEFAULT;
 	req->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms :
 	    HTTP_TIMEOUT_MS;
+	for (hp = opts->capture; hp != NULL && *hp != NULL; hp++)
+		strlcpy_(req->capname[req->ncap++], *hp,
+		    sizeof req->capname[0]);
 	if ((req->easy = curl_easy_init()) == NULL) {
 		*cause = xstrdup("curl_easy_init failed");
 		free(req);

@@ -66,12 +66,19 @@ struct http_req;
 #define HTTP_ETAG_MAX		256	/* a longer ETag is ignored */
 #define HTTP_HEADER_MAX		1024	/* one extra header line */
 #define HTTP_HEADERS_MAX	16	/* extra header lines */
+#define HTTP_CAPTURE_MAX	4	/* response headers captured */
+#define HTTP_CAPTURE_NAME_MAX	64	/* a captured header's name */
+#define HTTP_CAPTURE_VALUE_MAX	256	/* a longer value is ignored */
 
 struct http_resp {
 	long		 status;	/* HTTP status; 0 when none */
 	const char	*body;		/* NUL-terminated; "" when none */
 	size_t		 len;		/* body bytes, without the NUL */
 	const char	*etag;		/* as sent, quotes kept; NULL if none */
+	/* Values of the headers opts->capture named, in that order: the
+	   final response's, trimmed; NULL when absent, repeated, too long
+	   or not printable. */
+	const char	*captured[HTTP_CAPTURE_MAX];
 	int		 result;	/* CURLcode: 0 when it worked */
 	const char	*error;		/* NULL iff result is 0 */
 	long		 ms;		/* from http_request to completion */
@@ -95,6 +102,8 @@ struct http_opts {
 	const char		 *if_none_match; /* adds If-None-Match */
 	const char *const	 *headers;	/* "Name: value", NULL-ended;
 						   never logged */
+	const char *const	 *capture;	/* response header names to
+						   capture, NULL-ended */
 };
 
 /*

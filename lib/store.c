@@ -13,7 +13,8 @@
 #include "lib/xmalloc.h"
 
 #define STORE_STMTS	64
-#define STORE_VERSION	1
+#define STORE_VERSION	2
+#define STORE_VERSION_S	"2"
 
 struct store_stmt {
 	const char	*sql;		/* static text: cached by address */
@@ -41,7 +42,22 @@ static const char store_schema[] =
 	" node TEXT PRIMARY KEY, first_seen INTEGER NOT NULL,"
 	" last_seen INTEGER NOT NULL, count INTEGER NOT NULL DEFAULT 0,"
 	" address TEXT, last_result TEXT);"
-	"CREATE INDEX IF NOT EXISTS callers_last_seen ON callers(last_seen);";
+	"CREATE INDEX IF NOT EXISTS callers_last_seen ON callers(last_seen);"
+	"CREATE TABLE IF NOT EXISTS keyslots ("
+	" node TEXT NOT NULL, slot INTEGER NOT NULL, name TEXT NOT NULL,"
+	" fingerprint TEXT NOT NULL, role TEXT NOT NULL, bits INTEGER,"
+	" installed INTEGER NOT NULL, pem TEXT NOT NULL,"
+	" PRIMARY KEY (node, slot));";
+
+/*
+ * Version 1 held one key per node, in keys: it becomes that node's slot
+ * 0, its current key.  Runs in the transaction that creates keyslots.
+ */
+static const char store_migrate_2[] =
+	"INSERT OR IGNORE INTO keyslots (node, slot, name, fingerprint, role,"
+	" bits, installed, pem) SELECT node, 0, name, fingerprint, 'current',"
+	" bits, coalesce(changed, fetched, 0), pem FROM keys WHERE installed"
+	" AND fingerprint IS NOT NULL AND pem IS NOT NULL;";
 
 /*
  * The database holds secrets: make it and its -wal and -shm files 0600
@@ -117,11 +133,18 @@ store_open(const char *path, char **cause)
 	}
 	if (store_exec(st, "PRAGMA journal_mode=WAL", NULL) == -1 ||
 	    store_exec(st, "PRAGMA synchronous=NORMAL", NULL) == -1 ||
+	    store_begin(st, NULL) == -1 ||
 	    store_exec(st, store_schema, NULL) == -1 ||
-	    store_exec(st, "PRAGMA user_version=1", NULL) == -1) {
+	    (version < 2 && store_exec(st, store_migrate_2, NULL) == -1) ||
+	    store_exec(st, "PRAGMA user_version=" STORE_VERSION_S, NULL) ==
+	    -1 || store_commit(st, NULL) == -1) {
 		xasprintf(cause, "%s: %s", path, sqlite3_errmsg(st->db));
+		store_rollback(st);
 		goto fail;
 	}
+	if (version >= 1 && version < STORE_VERSION)
+		log_info("state store %s: schema version %d upgraded to %d",
+		    path, version, STORE_VERSION);
 	return (st);
 fail:
 	store_close(st);

@@ -168,7 +168,8 @@ test_expect 'no arguments: node and method asked in one command' '
 	emu -t -v "CHANNEL(auth_method)=MD5" -v "IAXVAR(node)=nodeV" -s inbound >out &&
 	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
 	grep -qx "var IAXKEY_KEY=NEW" out &&
-	grep -qxF "S> GET FULL VARIABLE \${CHANNEL(auth_method)}/\${IAXVAR(node)}" out &&
+	grep -qxF "S> GET FULL VARIABLE \${CHANNEL(auth_method)}/\${IAXVAR(node)}/\${IAXVAR(keynext)}" out &&
+	grep -qxF "A< 200 result=1 (MD5/nodeV/)" out &&
 	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 2 ] &&
 	wait_log "event=inbound .*node=nodeV status=FALLBACK key=NEW .*node_src=iaxvar"
 '
@@ -176,7 +177,7 @@ test_expect 'no arguments: node and method asked in one command' '
 test_expect 'method given, node from IAXVAR(node)' '
 	emu -t -v "IAXVAR(node)=nodeV" -s inbound -a "" -a RSA >out &&
 	grep -qx "var IAXKEY_STATUS=RSA" out &&
-	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(node)}" out
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(node)}/\${IAXVAR(keynext)}" out
 '
 
 test_expect 'no node given and IAXVAR(node) empty: INVALID, nothing fetched' '
