@@ -493,8 +493,10 @@ keyset_apply(const char *node, const char *source, const struct keypub *pub,
 	 * locked or failing store leaves the key files untouched, and a file
 	 * that cannot be written leaves the rows as they were.
 	 */
-	if (store_begin(ikd->store, &err) == -1)
+	if (store_begin(ikd->store, NULL) == -1) {
+		xasprintf(&err, "state store: %s", store_errmsg(ikd->store));
 		goto fail;
+	}
 	if (keyset_rows(node, source, pub, plan, chg->had == 0 ? "NEW" :
 	    chg->added + chg->dropped + chg->roles + chg->repaired > 0 ?
 	    "UPDATED" :
@@ -515,8 +517,10 @@ keyset_apply(const char *node, const char *source, const struct keypub *pub,
 		plan[s].written = 1;
 		free(path);
 	}
-	if (store_commit(ikd->store, &err) == -1)
+	if (store_commit(ikd->store, NULL) == -1) {
+		xasprintf(&err, "state store: %s", store_errmsg(ikd->store));
 		goto files;
+	}
 	for (s = 0; s < KEYSET_SLOTS; s++) {
 		if (plan[s].drop)
 			keyset_log("key_dropped", node, s, ks.slot[s].role,
@@ -560,8 +564,8 @@ keyset_forget(const char *node, char **cause)
 
 	if (keyset_load(node, &ks, cause) == -1)
 		return (-1);
-	if (store_begin(ikd->store, &err) == -1)
-		goto fail;
+	if (store_begin(ikd->store, NULL) == -1)
+		goto rollback;
 	if ((st = store_stmt(ikd->store, sql_forget)) == NULL)
 		goto rollback;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
@@ -573,10 +577,8 @@ keyset_forget(const char *node, char **cause)
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
 	if (store_done(ikd->store, st) == -1)
 		goto rollback;
-	if (store_commit(ikd->store, &err) == -1) {
-		store_rollback(ikd->store);
-		goto fail;
-	}
+	if (store_commit(ikd->store, NULL) == -1)
+		goto rollback;
 	if (!known && keyset_count(&ks) == 0) {
 		keyset_clear(&ks);
 		return (0);
@@ -594,7 +596,6 @@ keyset_forget(const char *node, char **cause)
 rollback:
 	xasprintf(&err, "state store: %s", store_errmsg(ikd->store));
 	store_rollback(ikd->store);
-fail:
 	*cause = err;
 	keyset_clear(&ks);
 	return (-1);

@@ -12,7 +12,9 @@
  *	-H line	require this request header (name case-insensitive, value
  *		exact): requests without it get 401
  *	-l file	append "<method> <path>" per request (path without the
- *		query), one write(2) per line, before anything else is done
+ *		query), one write(2) per line, before anything else is done;
+ *		a request with a Cache-Control header adds a second line
+ *		"# cache-control=<value> <path>"
  *	-p port	listen on 127.0.0.1:port (default 0: ephemeral)
  *	-v	log each request on stderr
  *
@@ -27,9 +29,17 @@
  *			when If-None-Match lists that ETag (or "*", W/
  *			prefixes ignored); 404 when there is no such file;
  *			400 when <node> is not [A-Za-z0-9._-]{1,64}
+ *			The answer names the node's other keys, when
+ *			DIR/next/<node>.pub or DIR/previous/<node>.pub exist:
+ *			"X-Iaxkey-Next: sha256:<hex>", "X-Iaxkey-Previous:
+ *			sha256:<hex>" (fingerprints as in the index)
+ *	/v1/keys/<node>/next, /v1/keys/<node>/previous
+ *			DIR/next/<node>.pub, DIR/previous/<node>.pub, as the
+ *			current key (their .behave files beside them)
  *	/v1/keys	the index: for each DIR/<node>.pub with a valid node
  *			name, sorted by name (strcmp), one line
- *			"<node> sha256:<hex>\n", where <hex> is the key's
+ *			"<node> sha256:<hex>[ next=sha256:<hex>]
+ *			[ previous=sha256:<hex>]\n", where <hex> is the key's
  *			fingerprint as lib/rsakey computes it (SHA-256 of the
  *			DER SubjectPublicKeyInfo) when the file passes
  *			rsakey_pub_validate, and otherwise the SHA-256 of the
@@ -90,6 +100,7 @@
 #include "lib/xmalloc.h"
 
 #define NODE_MAX	64
+#define PATH_NODE_MAX	(NODE_MAX + 16)	/* "previous/<node>" */
 #define FILE_MAX	(1024 * 1024)	/* a .pub file we serve */
 #define BEHAVE_MAX	4096
 #define BODY_N_MAX	(256 * 1024 * 1024)
@@ -105,12 +116,14 @@ struct job {
 	struct evhttp_request	*req;
 	struct evhttp_connection *evcon;
 	struct event		*timer;
-	char			 node[NODE_MAX + 1];	/* "" for the index */
+	char			 node[PATH_NODE_MAX + 1]; /* "" for the index */
 };
 
 struct entry {
 	char	name[NODE_MAX + 1];
 	char	fpr[72];
+	char	next[72];
+	char	previous[72];
 };
 
 static void	 usage(void) __attribute__((noreturn));
@@ -130,6 +143,8 @@ static int	 etag_match(struct evhttp_request *, const char *);
 static void	 serve(struct evhttp_request *, const char *);
 static void	 serve_key(struct evhttp_request *, const char *);
 static void	 serve_index(struct evhttp_request *);
+static int	 key_fpr(const char *, char *, size_t);
+static void	 others(struct evhttp_request *, const char *);
 static int	 entry_cmp(const void *, const void *);
 static void	 behave(struct evhttp_request *, const char *);
 static int	 partial(struct evhttp_request *, const char *, char *);
@@ -384,11 +399,57 @@ serve_key(struct evhttp_request *req, const char *node)
 		return;
 	}
 	rsakey_sha256_hex(buf, len, hex);
+	if (strchr(node, '/') == NULL)
+		others(req, node);
 	if (etag_match(req, hex))
 		reply(req, 304, NULL, NULL, 0, hex);
 	else
 		reply(req, 200, "text/plain", buf, len, hex);
 	free(buf);
+}
+
+/*
+ * The fingerprint of the key file path into fpr, as the index shows it;
+ * 0, or -1 when there is no such file.
+ */
+static int
+key_fpr(const char *path, char *fpr, size_t size)
+{
+	struct rsakey_info	 info;
+	char			*buf, *cause = NULL, hex[65];
+	size_t			 len;
+	int			 err;
+
+	if ((buf = slurp(path, FILE_MAX, &len, &err)) == NULL)
+		return (-1);
+	if (rsakey_pub_validate(buf, len, RSAKEY_PEM_MAX, &info, &cause) == 0)
+		strlcpy_(fpr, info.fingerprint, size);
+	else {
+		rsakey_sha256_hex(buf, len, hex);
+		snprintf(fpr, size, "%s%s", RSAKEY_FPR_PREFIX, hex);
+	}
+	free(cause);
+	free(buf);
+	return (0);
+}
+
+/* Name node's next and previous keys in the answer's headers. */
+static void
+others(struct evhttp_request *req, const char *node)
+{
+	static const char *const slot[] = { "next", "previous" };
+	static const char *const hdr[] = { "X-Iaxkey-Next",
+	    "X-Iaxkey-Previous" };
+	char	*path, fpr[72];
+	int	 i;
+
+	for (i = 0; i < 2; i++) {
+		xasprintf(&path, "%s/%s/%s.pub", dir, slot[i], node);
+		if (key_fpr(path, fpr, sizeof fpr) == 0)
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    req), hdr[i], fpr);
+		free(path);
+	}
 }
 
 /* Order index entries by name. */
@@ -403,12 +464,11 @@ entry_cmp(const void *a, const void *b)
 static void
 serve_index(struct evhttp_request *req)
 {
-	struct rsakey_info	 info;
 	struct entry		*v = NULL;
 	struct evbuffer		*out;
 	struct dirent		*de;
 	DIR			*d;
-	char			*path, *buf, *cause, *body, hex[65];
+	char			*path, *body, hex[65];
 	size_t			 n = 0, i, len, nlen;
 	int			 err;
 
@@ -427,21 +487,18 @@ serve_index(struct evhttp_request *req)
 		if (!node_valid(v[n].name))
 			continue;
 		xasprintf(&path, "%s/%s", dir, de->d_name);
-		buf = slurp(path, FILE_MAX, &len, &err);
+		err = key_fpr(path, v[n].fpr, sizeof v[n].fpr);
 		free(path);
-		if (buf == NULL)
+		if (err == -1)
 			continue;
-		cause = NULL;
-		if (rsakey_pub_validate(buf, len, RSAKEY_PEM_MAX, &info,
-		    &cause) == 0)
-			strlcpy_(v[n].fpr, info.fingerprint, sizeof v[n].fpr);
-		else {
-			rsakey_sha256_hex(buf, len, hex);
-			snprintf(v[n].fpr, sizeof v[n].fpr, "%s%s",
-			    RSAKEY_FPR_PREFIX, hex);
-		}
-		free(cause);
-		free(buf);
+		xasprintf(&path, "%s/next/%s", dir, de->d_name);
+		if (key_fpr(path, v[n].next, sizeof v[n].next) == -1)
+			v[n].next[0] = '\0';
+		free(path);
+		xasprintf(&path, "%s/previous/%s", dir, de->d_name);
+		if (key_fpr(path, v[n].previous, sizeof v[n].previous) == -1)
+			v[n].previous[0] = '\0';
+		free(path);
 		n++;
 	}
 	closedir(d);
@@ -450,7 +507,10 @@ serve_index(struct evhttp_request *req)
 	if ((out = evbuffer_new()) == NULL)
 		die("evbuffer_new");
 	for (i = 0; i < n; i++)
-		evbuffer_add_printf(out, "%s %s\n", v[i].name, v[i].fpr);
+		evbuffer_add_printf(out, "%s %s%s%s%s%s\n", v[i].name,
+		    v[i].fpr, v[i].next[0] != '\0' ? " next=" : "", v[i].next,
+		    v[i].previous[0] != '\0' ? " previous=" : "",
+		    v[i].previous);
 	free(v);
 	len = evbuffer_get_length(out);
 	body = (char *)evbuffer_pullup(out, -1);
@@ -689,7 +749,7 @@ job_timer(evutil_socket_t fd, short events, void *arg)
 	struct evhttp_request		*req = job->req;
 	struct evhttp_connection	*evcon = job->evcon;
 	enum job_kind			 kind = job->kind;
-	char				 node[NODE_MAX + 1];
+	char				 node[PATH_NODE_MAX + 1];
 	int				 sfd, nfd;
 
 	strlcpy_(node, job->node, sizeof node);
@@ -742,6 +802,17 @@ handle(struct evhttp_request *req, void *arg)
 	if (path == NULL)
 		path = "";
 	reqlog(method_name(cmd), path);
+	v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Cache-Control");
+	if (v != NULL && log_fd != -1) {
+		char	*line;
+		int	 len;
+
+		len = xasprintf(&line, "# cache-control=%s %s\n", v, path);
+		if (write(log_fd, line, len) != len)
+			note("requests log: %s", strerror(errno));
+		free(line);
+	}
 
 	if (need_name != NULL) {
 		v = evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -758,10 +829,21 @@ handle(struct evhttp_request *req, void *arg)
 	if (strcmp(path, "/v1/keys") == 0)
 		behave(req, "");
 	else if (strncmp(path, "/v1/keys/", 9) == 0) {
-		if (!node_valid(path + 9))
+		char	node[NODE_MAX + 1], slot[PATH_NODE_MAX + 1];
+		size_t	n = strcspn(path + 9, "/");
+
+		snprintf(node, sizeof node, "%.*s", (int)n, path + 9);
+		if (n > NODE_MAX || !node_valid(node))
 			reply_text(req, 400, "bad node name\n");
-		else
-			behave(req, path + 9);
+		else if (path[9 + n] == '\0')
+			behave(req, node);
+		else if (strcmp(path + 9 + n, "/next") == 0 ||
+		    strcmp(path + 9 + n, "/previous") == 0) {
+			snprintf(slot, sizeof slot, "%s/%s", path + 10 + n,
+			    node);
+			behave(req, slot);
+		} else
+			reply_text(req, 404, "not found\n");
 	} else
 		reply_text(req, 404, "not found\n");
 }

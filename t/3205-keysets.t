@@ -1,0 +1,298 @@
+#!/bin/bash
+# Key sets (issue 14): a caller's current, next and previous keys, each in
+# its own slot file and inkeys name; promotion and retirement; a failed
+# GET drops nothing; the stale refetch on a fallback call from a known
+# node; the IAXVAR(keynext) hint; sync with the extended index; the state
+# store's migration from schema version 1; the 79-character name limit.
+. "$(dirname "$0")/lib/iaxkeyd.sh"
+
+KEYS=$T_DIR/keys
+KS=$T_DIR/ks
+USERS=$T_DIR/ast/iaxkeyd-users.conf
+DB=$T_DIR/state.db
+
+# One MD5 call from node $1; its transcript in out.
+md5_call() {
+	emu -t -s inbound -a "$1" -a MD5 >out
+}
+
+# Requests the stub saw for node $1's key in slot $2 (next, previous).
+ks_slot_count() {
+	grep -c "^GET /v1/keys/$1/$2\$" "$T_DIR/ks.log"
+}
+
+# The held keys of node $1 as "slot role fingerprint" lines.
+held() {
+	sqlite3 "$DB" "SELECT slot, role, fingerprint FROM keyslots WHERE node = '$1' ORDER BY slot"
+}
+
+# The daemon log lines after line $1.
+log_since() {
+	tail -n +"$(($1 + 1))" "$T_DIR/daemon.log"
+}
+
+log_lines() {
+	wc -l <"$T_DIR/daemon.log"
+}
+
+test_expect 'key server stub' '
+	mkdir -p "$KS/next" "$KS/previous" && ks_start
+'
+KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}"
+MIN_REFETCH_S=600
+INBOUND_EXTRA="stale_refetch_s = 3600"
+iaxkeyd_conf </dev/null
+test_expect 'daemon' 'own_key && iaxkeyd_start && admin_port'
+
+test_expect 'current and next: two files, both names in inkeys, one reload' '
+	ks_key nodeA && ks_key next/nodeA &&
+	md5_call nodeA &&
+	grep -qx "var IAXKEY_KEY=NEW" out &&
+	grep -qx "var IAXKEY_FINGERPRINT=$(fingerprint "$KS/nodeA.pub")" out &&
+	cmp "$KS/nodeA.pub" "$KEYS/nodeA.pub" &&
+	cmp "$KS/next/nodeA.pub" "$KEYS/_1_nodeA.pub" &&
+	grep -qx "inkeys=nodeA:_1_nodeA" "$USERS" &&
+	[ "$(grep -c "^reload " out)" = 1 ] &&
+	grep -qx "reload chan_iax2,res_crypto status=SUCCESS" out &&
+	[ "$(ks_count nodeA)" = 1 ] && [ "$(ks_slot_count nodeA next)" = 1 ] &&
+	[ "$(ks_slot_count nodeA previous)" = 0 ] &&
+	wait_log "event=key_installed node=nodeA name=_1_nodeA slot=1 role=next fingerprint=$(fingerprint "$KS/next/nodeA.pub") result=NEW" &&
+	wait_log "event=key_installed node=nodeA name=nodeA slot=0 role=current " &&
+	wait_log "event=key_fetch node=nodeA source=inbound .*result=NEW .*keys=2 "
+'
+
+test_expect 'console: every held key with its slot, role, name and fingerprint' '
+	adm "key nodeA" keys >out &&
+	grep -qx "  key         0 current  nodeA $(fingerprint "$KS/nodeA.pub")" out &&
+	grep -qx "  key         1 next     _1_nodeA $(fingerprint "$KS/next/nodeA.pub")" out &&
+	grep -qx "  file        $KEYS/_1_nodeA.pub" out &&
+	grep -Eq "^  nodeA .* next +_1_nodeA +$(fingerprint "$KS/next/nodeA.pub")$" out &&
+	[ "$(finals out | sort -u)" = OK ]
+'
+
+# The key server promotes: previous := current, current := next.
+test_expect 'promotion: no file renamed or rewritten, no reload, roles follow' '
+	cur=$(fingerprint "$KS/nodeA.pub") && nxt=$(fingerprint "$KS/next/nodeA.pub") &&
+	cp "$KEYS/nodeA.pub" slot0.before && cp "$KEYS/_1_nodeA.pub" slot1.before &&
+	cp "$USERS" users.before &&
+	mv "$KS/nodeA.pub" "$KS/previous/nodeA.pub" &&
+	mv "$KS/next/nodeA.pub" "$KS/nodeA.pub" &&
+	adm "fetch nodeA" >out &&
+	grep -qx "  result      UPDATED" out &&
+	grep -qx "  fingerprint $nxt" out &&
+	grep -qx "  reload     done" out &&
+	cmp slot0.before "$KEYS/nodeA.pub" && cmp slot1.before "$KEYS/_1_nodeA.pub" &&
+	cmp users.before "$USERS" &&
+	[ "$(held nodeA)" = "0|previous|$cur
+1|current|$nxt" ] &&
+	[ "$(ks_slot_count nodeA previous)" = 0 ] &&
+	! grep -q "event=key_changed node=nodeA" "$T_DIR/daemon.log"
+'
+
+test_expect 'retire: the previous key, its file and inkeys name go' '
+	rm "$KS/previous/nodeA.pub" &&
+	adm "fetch nodeA" >out &&
+	grep -qx "  result      UPDATED" out &&
+	[ ! -e "$KEYS/nodeA.pub" ] && [ -e "$KEYS/_1_nodeA.pub" ] &&
+	grep -qx "inkeys=_1_nodeA" "$USERS" &&
+	wait_log "event=key_dropped node=nodeA name=nodeA slot=0 role=previous fingerprint=$cur" &&
+	[ "$(held nodeA | wc -l)" = 1 ]
+'
+
+# Then, every GET answered: the previous key leaves, and the next key
+# takes the lowest free slot (the one just freed).
+test_expect 'a failed GET of the next key installs nothing and drops nothing' '
+	ks_key previous/nodeA && adm "fetch nodeA" >out &&
+	grep -qx "  result      UPDATED" out && [ -e "$KEYS/nodeA.pub" ] &&
+	before=$(held nodeA) && [ "$(echo "$before" | wc -l)" = 2 ] &&
+	rm "$KS/previous/nodeA.pub" &&
+	ks_key next/nodeA && echo "status 500" >"$KS/next/nodeA.behave" &&
+	adm "fetch nodeA" >out &&
+	grep -qx "  result      FAILED" out &&
+	grep -qx "  reason      \"key server: next key: HTTP 500\"" out &&
+	[ "$(held nodeA)" = "$before" ] &&
+	[ -e "$KEYS/nodeA.pub" ] && [ ! -e "$KEYS/_2_nodeA.pub" ] &&
+	rm "$KS/next/nodeA.behave" &&
+	adm "fetch nodeA" >out &&
+	grep -qx "  result      UPDATED" out &&
+	[ "$(held nodeA)" = "0|next|$(fingerprint "$KS/next/nodeA.pub")
+1|current|$(fingerprint "$KS/nodeA.pub")" ] &&
+	cmp "$KS/next/nodeA.pub" "$KEYS/nodeA.pub" && [ ! -e "$KEYS/_2_nodeA.pub" ] &&
+	grep -qx "inkeys=nodeA:_1_nodeA" "$USERS"
+'
+
+# Emergency rotation: the held key is stale; the caller falls back once.
+test_expect 'stale: a fallback call from a known node refetches at once' '
+	ks_key nodeS && md5_call nodeS && grep -qx "var IAXKEY_KEY=NEW" out &&
+	ks_key nodeS &&
+	md5_call nodeS &&
+	grep -qx "var IAXKEY_KEY=UPDATED" out &&
+	grep -qx "var IAXKEY_FINGERPRINT=$(fingerprint "$KS/nodeS.pub")" out &&
+	cmp "$KS/nodeS.pub" "$KEYS/nodeS.pub" &&
+	[ "$(ks_count nodeS)" = 2 ] &&
+	grep -qx "# cache-control=no-cache /v1/keys/nodeS" "$T_DIR/ks.log" &&
+	wait_log "event=key_fetch node=nodeS source=stale .*result=UPDATED .*keys=1 "
+'
+
+test_expect 'stale: not twice within stale_refetch_s (min_refetch_s holds)' '
+	md5_call nodeS &&
+	grep -qx "var IAXKEY_KEY=UNCHANGED" out &&
+	[ "$(ks_count nodeS)" = 2 ] &&
+	[ "$(grep -c "^# cache-control=no-cache /v1/keys/nodeS$" "$T_DIR/ks.log")" = 1 ]
+'
+
+test_expect 'stale: a refetch that finds the same set says UNCHANGED' '
+	ks_key nodeU && md5_call nodeU && md5_call nodeU &&
+	grep -qx "var IAXKEY_KEY=UNCHANGED" out && [ "$(ks_count nodeU)" = 2 ]
+'
+
+# The hint: the caller staged a next key (its IAXVAR(keynext)).
+test_expect 'hint: an RSA call naming a next key not held fetches the set' '
+	ks_key nodeH && md5_call nodeH && ks_key next/nodeH &&
+	n=$(log_lines) &&
+	emu -v "IAXVAR(node)=nodeH" -v "IAXVAR(keynext)=$(fingerprint "$KS/next/nodeH.pub")" \
+	    -s inbound -a "" -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	wait_log "event=key_fetch node=nodeH source=hint .*result=UPDATED .*keys=2 " &&
+	cmp "$KS/next/nodeH.pub" "$KEYS/_1_nodeH.pub" &&
+	grep -q "# cache-control=no-cache /v1/keys/nodeH$" "$T_DIR/ks.log"
+'
+
+test_expect 'hint: malformed, held, or from an unknown node: no fetch' '
+	ks_key next/nodeG && ks_key nodeG && md5_call nodeG &&
+	ks_key next/nodeG && n=$(log_lines) &&
+	for h in "sha256:XYZ" "$(fingerprint "$KS/next/nodeG.pub" | tr a-f A-F)" \
+	    "$(fingerprint "$KS/next/nodeG.pub")x" \
+	    "$(sed -n 2p "$KEYS/nodeG.pub")"; do
+		emu -v "IAXVAR(node)=nodeG" -v "IAXVAR(keynext)=$h" \
+		    -s inbound -a "" -a RSA >out &&
+		grep -qx "var IAXKEY_STATUS=RSA" out || return 1
+	done &&
+	emu -v "IAXVAR(node)=nodeG" -v "IAXVAR(keynext)=$(fingerprint "$KEYS/_1_nodeG.pub")" \
+	    -s inbound -a "" -a RSA >out &&
+	emu -v "IAXVAR(node)=nodeNone" -v "IAXVAR(keynext)=$(fingerprint "$KS/next/nodeG.pub")" \
+	    -s inbound -a "" -a RSA >out &&
+	wait_count "event=inbound .*node=nodeNone status=RSA" 1 &&
+	! log_since "$n" | grep -q "event=http_start .*url=" &&
+	[ "$(ks_count nodeG)" = 1 ]
+'
+
+test_expect 'outbound: no IAXVAR(keynext) while no next key is staged' '
+	emu -s outbound -a "IAX2/u:p@p1.example/1" >out &&
+	grep -qx "var IAXVAR(node)=testnode" out &&
+	! grep -q "keynext" out
+'
+
+test_expect 'sync: the extended index installs next keys, then nothing' '
+	iaxkeyd_stop &&
+	ks_key nodeY && ks_key next/nodeY && ks_key previous/nodeY &&
+	KEYSERVER_EXTRA="sync_interval = 1
+sync_jitter_s = 0" RELOAD_BACKEND=none iaxkeyd_conf </dev/null &&
+	iaxkeyd_start && admin_port &&
+	wait_log "event=key_fetch node=nodeY source=sync .*result=NEW .*keys=3 " &&
+	cmp "$KS/nodeY.pub" "$KEYS/nodeY.pub" &&
+	cmp "$KS/next/nodeY.pub" "$KEYS/_1_nodeY.pub" &&
+	cmp "$KS/previous/nodeY.pub" "$KEYS/_2_nodeY.pub" &&
+	curl -s "http://127.0.0.1:$KS_PORT/v1/keys" >index &&
+	grep -qx "nodeY $(fingerprint "$KS/nodeY.pub") next=$(fingerprint "$KS/next/nodeY.pub") previous=$(fingerprint "$KS/previous/nodeY.pub")" index &&
+	n=$(log_lines) &&
+	ks_key nodeZ &&
+	wait_log "event=key_fetch node=nodeZ source=sync " &&
+	wait_log "event=sync result=ok " &&
+	! log_since "$n" | grep -q "event=key_fetch node=nodeY "
+'
+
+test_expect 'sync: a promotion at the key server is seen by the next round' '
+	cur=$(fingerprint "$KS/nodeY.pub") &&
+	rm "$KS/previous/nodeY.pub" &&
+	mv "$KS/nodeY.pub" "$KS/previous/nodeY.pub" &&
+	mv "$KS/next/nodeY.pub" "$KS/nodeY.pub" &&
+	wait_log "event=key_dropped node=nodeY name=_2_nodeY slot=2 role=previous" &&
+	wait_log "event=key_fetch node=nodeY source=sync .*result=UPDATED .*keys=2 " &&
+	[ "$(held nodeY)" = "0|previous|$cur
+1|current|$(fingerprint "$KS/nodeY.pub")" ] &&
+	[ ! -e "$KEYS/_2_nodeY.pub" ]
+'
+
+# A database made by the schema version 1 iaxkeyd: one key per node.
+test_expect 'store: a version 1 database is migrated, its keys kept as slot 0' '
+	iaxkeyd_stop && rm -f "$DB" "$DB-wal" "$DB-shm" "$KEYS/"*.pub "$USERS" &&
+	ks_key nodeM && cp "$KS/nodeM.pub" "$KEYS/nodeM.pub" &&
+	fm=$(fingerprint "$KS/nodeM.pub") &&
+	sqlite3 "$DB" "
+CREATE TABLE peers ( name TEXT PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL, user TEXT NOT NULL, secret TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL, uses INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX peers_last_used ON peers(last_used);
+CREATE TABLE keys ( node TEXT PRIMARY KEY, name TEXT NOT NULL, fingerprint TEXT, bits INTEGER, source TEXT, fetched INTEGER, changed INTEGER, status TEXT, installed INTEGER NOT NULL DEFAULT 0, pem TEXT);
+CREATE TABLE callers ( node TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL DEFAULT 0, address TEXT, last_result TEXT);
+CREATE INDEX callers_last_seen ON callers(last_seen);
+INSERT INTO keys VALUES (\"nodeM\", \"nodeM\", \"$fm\", 1024, \"inbound\", 1700000000, 1700000000, \"NEW\", 1, readfile(\"$KS/nodeM.pub\"));
+INSERT INTO keys VALUES (\"nodeN\", \"nodeN\", NULL, NULL, \"inbound\", 1700000000, NULL, \"NOT_FOUND\", 0, NULL);
+PRAGMA user_version = 1;" &&
+	iaxkeyd_start && admin_port &&
+	grep -q "schema version 1 upgraded to 2" "$T_DIR/daemon.log" &&
+	[ "$(sqlite3 "$DB" "PRAGMA user_version")" = 2 ] &&
+	[ "$(held nodeM)" = "0|current|$fm" ] && [ -z "$(held nodeN)" ] &&
+	grep -qx "inkeys=nodeM" "$USERS" &&
+	cmp "$KS/nodeM.pub" "$KEYS/nodeM.pub" &&
+	ks_key next/nodeM && adm "fetch nodeM" >out &&
+	grep -qx "  result      UPDATED" out &&
+	grep -qx "inkeys=nodeM:_1_nodeM" "$USERS" &&
+	[ "$(ks_count nodeM)" = 1 ]
+'
+
+test_expect 'store: a database newer than this iaxkeyd is refused' '
+	iaxkeyd_stop && cp "$DB" db.before &&
+	sqlite3 "$DB" "PRAGMA user_version = 3" &&
+	! "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >start.log 2>&1 &&
+	grep -q "schema version 3 is newer than this iaxkeyd (2)" start.log &&
+	sqlite3 "$DB" "PRAGMA user_version = 2"
+'
+
+# key_prefix (15) + a 64-character node: 79, slot 0 only.
+LONG=n$(printf "%063d" 0 | tr 0 x)
+test_expect 'per-node, 79 characters: slot 0 installed, slots 1 and 2 refused' '
+	INBOUND_EXTRA="inkeys = per-node
+key_prefix = iaxkey-prefix15
+stale_refetch_s = 3600" iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &&
+	ks_key "$LONG" && ks_key "next/$LONG" &&
+	md5_call "$LONG" && grep -qx "var IAXKEY_KEY=NEW" out &&
+	cmp "$KS/$LONG.pub" "$KEYS/iaxkey-prefix15$LONG.pub" &&
+	[ "$(ls "$KEYS" | grep -c "$LONG")" = 1 ] &&
+	grep -qx "\[iaxkey-prefix15$LONG\](iaxkeyd-template)" "$USERS" &&
+	grep -qx "inkeys=iaxkey-prefix15$LONG" "$USERS" &&
+	wait_log "level=warn event=key_refused node=$LONG role=next fingerprint=$(fingerprint "$KS/next/$LONG.pub") reason=\"no free slot whose name fits in 79 characters\"" &&
+	adm "fetch $LONG" >out && grep -qx "  result      UNCHANGED" out &&
+	[ "$(count_log "event=key_refused node=$LONG")" = 1 ]
+'
+
+test_expect 'per-node, 79 characters: a promotion puts the new current in slot 0' '
+	mv "$KS/next/$LONG.pub" "$KS/$LONG.pub" &&
+	adm "fetch $LONG" >out && grep -qx "  result      UPDATED" out &&
+	cmp "$KS/$LONG.pub" "$KEYS/iaxkey-prefix15$LONG.pub"
+'
+
+test_expect 'per-node: one section per node, inkeys naming every slot' '
+	ks_key nodeP && ks_key next/nodeP && md5_call nodeP &&
+	grep -qx "var IAXKEY_KEY=NEW" out &&
+	grep -A1 -x "\[iaxkey-prefix15nodeP\](iaxkeyd-template)" "$USERS" |
+	    grep -qx "inkeys=iaxkey-prefix15nodeP:iaxkey-prefix15_1_nodeP" &&
+	[ "$(grep -c "^\[iaxkey-prefix15nodeP\]" "$USERS")" = 1 ] &&
+	[ "$(grep -c "^\[" "$USERS")" = 3 ]
+'
+
+test_expect 'names: a node name cannot start with _ (it would be a slot name)' '
+	md5_call "_1_nodeP" &&
+	grep -qx "var IAXKEY_STATUS=INVALID" out &&
+	[ "$(ks_count _1_nodeP)" = 0 ]
+'
+
+test_expect 'forget key: every slot file and the section go' '
+	adm "forget key nodeP" >out && [ "$(finals out)" = OK ] &&
+	[ ! -e "$KEYS/iaxkey-prefix15nodeP.pub" ] &&
+	[ ! -e "$KEYS/iaxkey-prefix15_1_nodeP.pub" ] &&
+	! grep -q "nodeP" "$USERS" && [ -z "$(held nodeP)" ]
+'
+
+test_expect 'clean shutdown' 'iaxkeyd_stop && ks_stop'
+
+test_done
