@@ -223,6 +223,8 @@ int		 keys_fetch(const char *, const char *, int, keys_cb, void *,
 void		 keys_cancel(struct keywaiter *);
 void		 keys_refresh_if_old(const char *);
 void		 keys_hint(const char *, const char *);
+struct keyfetch;
+void		 keys_round_done(struct keyfetch *, struct key_result *);
 int		 keys_installed(const char *, char *, size_t);
 void		 keys_record_caller(const char *, const char *, const char *);
 void		 keys_caller_result(const char *, const char *);
@@ -275,6 +277,44 @@ int		 keyset_apply(const char *, const char *,
 		    const struct keypub *, int, char *, size_t,
 		    struct keyset_change *, char **);
 int		 keyset_forget(const char *, char **);
+
+/* keyround.c: one fetch round of a node's keys (keys.c's queue runs it). */
+/* One GET of a round: the current key, or a listed next or previous. */
+struct keyget {
+	struct keyfetch		*kf;
+	enum key_role		 role;
+	struct ksget		*req;
+	char			*pem;
+};
+
+struct keyfetch {
+	TAILQ_ENTRY(keyfetch)	 qentry;	/* queued past max_fetches */
+	struct keynode		*kn;
+	const char		*source;
+	int			 nocache;	/* stale, hint */
+	char			*url;		/* redacted, for logs */
+	uint64_t		 t0;
+	struct keyget		 get[KEY_ROLE_MAX];
+	struct keypub		 pub[KEY_ROLE_MAX];
+	int			 pending;	/* GETs running */
+	int			 installed;	/* keys added */
+	char			*failed;	/* why a GET failed, or NULL */
+	TAILQ_HEAD(, keywaiter)	 waiters;
+};
+
+struct keynode {
+	TAILQ_ENTRY(keynode)	 entry;
+	char			 node[KEYS_NODE_MAX + 1];
+	uint64_t		 last_attempt;	/* ms, monotonic */
+	uint64_t		 last_404;
+	uint64_t		 last_stale;	/* last stale or hint refetch */
+	uint64_t		 gen;		/* last install's generation */
+	char			 warned[KEYSET_FPR_MAX + 1]; /* refused */
+	struct keyfetch		*fetch;
+};
+
+void		 keyround_start(struct keyfetch *);
+void		 keyround_free(struct keyfetch *);
 
 /* users.c: the users file (inkeys), rendered from the store. */
 int		 users_flush(char **);
