@@ -160,14 +160,15 @@ test_expect 'hint: an RSA call naming a next key not held fetches the set' '
 
 test_expect 'hint: malformed, held, or from an unknown node: no fetch' '
 	ks_key next/nodeG && ks_key nodeG && md5_call nodeG &&
-	ks_key next/nodeG && n=$(log_lines) &&
-	for h in "sha256:XYZ" "$(fingerprint "$KS/next/nodeG.pub" | tr a-f A-F)" \
-	    "$(fingerprint "$KS/next/nodeG.pub")x" \
-	    "$(sed -n 2p "$KEYS/nodeG.pub")"; do
+	ks_key next/nodeG && n=$(log_lines) && f=$(fingerprint "$KS/next/nodeG.pub") &&
+	bad=0 &&
+	for h in "sha256:XYZ" "$(echo "$f" | tr a-f A-F)" "${f}0" "${f%?}" \
+	    "sha1:${f#sha256:}" "${f#sha256:}" " $f"; do
 		emu -v "IAXVAR(node)=nodeG" -v "IAXVAR(keynext)=$h" \
 		    -s inbound -a "" -a RSA >out &&
-		grep -qx "var IAXKEY_STATUS=RSA" out || return 1
+		grep -qx "var IAXKEY_STATUS=RSA" out || bad=$((bad + 1))
 	done &&
+	[ "$bad" = 0 ] &&
 	emu -v "IAXVAR(node)=nodeG" -v "IAXVAR(keynext)=$(fingerprint "$KEYS/_1_nodeG.pub")" \
 	    -s inbound -a "" -a RSA >out &&
 	emu -v "IAXVAR(node)=nodeNone" -v "IAXVAR(keynext)=$(fingerprint "$KS/next/nodeG.pub")" \
