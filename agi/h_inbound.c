@@ -30,8 +30,9 @@
 #include "lib/xmalloc.h"
 
 #define INBOUND_ADDR_MAX	64
-#define INBOUND_BAD_NODE	"caller node: not [A-Za-z0-9][A-Za-z0-9._-]{0,63} " \
-				"(79 with key_prefix)"
+#define INBOUND_BAD_NODE	"caller node: not " \
+				"[A-Za-z0-9][A-Za-z0-9._-]{0,63} (79 with " \
+				"key_prefix)"
 
 struct inbound {
 	struct session		*s;

@@ -213,8 +213,8 @@ keyround_done_cb(void *arg, const struct http_resp *resp, const char *url)
 		memcpy(g->pem, resp->body, resp->len + 1);
 		kf->pub[KEY_ROLE_CURRENT].pem = g->pem;
 		kf->pub[KEY_ROLE_CURRENT].len = resp->len;
-		if (keyround_validate(g->pem, resp->len, &kf->pub[KEY_ROLE_CURRENT],
-		    &cause) == 0) {
+		if (keyround_validate(g->pem, resp->len,
+		    &kf->pub[KEY_ROLE_CURRENT], &cause) == 0) {
 			keyround_listed(kf, resp);
 			if (kf->pending == 0)
 				keyround_settle(kf);

@@ -300,7 +300,8 @@ keyset_plan(const char *node, const struct keyset *ks,
 	}
 	for (i = 0; i < KEY_ROLE_MAX; i++) {
 		r = order[i];
-		if (!pub[r].fetched || keyset_find(ks, pub[r].fingerprint) != -1)
+		if (!pub[r].fetched ||
+		    keyset_find(ks, pub[r].fingerprint) != -1)
 			continue;
 		for (s = 0; s < KEYSET_SLOTS; s++) {
 			if (plan[s].keep || plan[s].add ||
@@ -524,7 +525,8 @@ keyset_apply(const char *node, const char *source, const struct keypub *pub,
 	for (s = 0; s < KEYSET_SLOTS; s++) {
 		if (plan[s].drop)
 			keyset_log("key_dropped", node, s, ks.slot[s].role,
-			    ks.slot[s].fingerprint, NULL, "no longer published");
+			    ks.slot[s].fingerprint, NULL,
+			    "no longer published");
 		if (plan[s].drop && !plan[s].add &&
 		    keyset_path(node, s, &path) == 0) {
 			if (afile_remove(path, &err) == -1) {
