@@ -113,12 +113,12 @@ ks_setup(void)
 	    keys_init(ks.conf, &cause) == -1 ||
 	    keys_token_add(ks.conf, "node-b", &token, &cause) == -1 ||
 	    guard_init(ks.conf) == -1 ||
-	    api_init(ks.base, ks.conf, &cause) == -1) {
+	    (api_init(ks.conf), conn_init(ks.base, ks.conf, &cause)) == -1) {
 		fprintf(stderr, "key server: %s\n", cause);
 		abort();
 	}
 	free(token);
-	addr = api_addr();
+	addr = conn_addr();
 	memset(&ks.sin, 0, sizeof ks.sin);
 	ks.sin.sin_family = AF_INET;
 	ks.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
