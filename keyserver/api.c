@@ -634,7 +634,7 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 	struct rsakey_info	 info;
 	struct ks_upload	 u;
 	struct api_sig		 s;
-	const char		*why = NULL, *token, *action, *body;
+	const char		*why = NULL, *token, *cursig, *action, *body;
 	char			*cause = NULL, fpr[KS_FPR_MAX];
 	size_t			 len;
 	int			 code, rc;
@@ -671,15 +671,21 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		goto fail;
 	}
 	if ((cur = keys_get(node)) != NULL) {
-		if (evhttp_find_header(h, "X-Iaxkey-Current-Signature") ==
-		    NULL) {
+		cursig = evhttp_find_header(h, "X-Iaxkey-Current-Signature");
+		if (cursig == NULL) {
 			code = 403;
 			why = "replacing a key needs "
 			    "X-Iaxkey-Current-Signature";
 			goto fail;
 		}
-		if (!api_sig_verify(cur->slot[KS_CURRENT], &s,
-		    evhttp_find_header(h, "X-Iaxkey-Current-Signature"))) {
+		/*
+		 * A promotion resent after it succeeded is signed by the key
+		 * that is now the previous one: the same answer, unchanged.
+		 */
+		if (!api_sig_verify(cur->slot[KS_CURRENT], &s, cursig) &&
+		    (strcmp(cur->slot[KS_CURRENT]->fpr, fpr) != 0 ||
+		    cur->slot[KS_PREVIOUS] == NULL ||
+		    !api_sig_verify(cur->slot[KS_PREVIOUS], &s, cursig))) {
 			code = 403;
 			why = "not signed by the currently registered key";
 			goto fail;

@@ -509,10 +509,10 @@ keys_init(const struct conf *conf, char **cause)
 	}
 	if (keys_load(cause) == -1)
 		return (-1);
-	for (s = KS_NEXT; s < KS_SLOT_MAX; s++) {
-		if (keys_load_slot(s, cause) == -1)
-			return (-1);
-	}
+	/* The previous keys first: a next equal to one is dropped. */
+	if (keys_load_slot(KS_PREVIOUS, cause) == -1 ||
+	    keys_load_slot(KS_NEXT, cause) == -1)
+		return (-1);
 	if (stat(keys.dir, &sb) == 0 && sb.st_mtime > keys.modified)
 		keys.modified = sb.st_mtime;
 	for (i = 0; i < keys.n; i++)
