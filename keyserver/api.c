@@ -127,6 +127,53 @@ api_done(struct evhttp_request *req, const char *addr, const char *node,
 	api_log(req, addr, node, code, reason, fpr);
 }
 
+/* Start answering a change request on node from addr. */
+void
+api_op_init(struct api_op *op, struct evhttp_request *req, const char *node,
+    const char *addr)
+{
+	memset(op, 0, sizeof *op);
+	op->req = req;
+	op->node = node;
+	op->addr = addr;
+	op->code = 400;
+}
+
+/*
+ * A PUT succeeded with op->code: answer "<fpr>\n" ("<fpr> unchanged\n"
+ * for STATS_UPLOAD_UNCHANGED) with etag, log reason, count result.
+ */
+void
+api_op_upload(struct api_op *op, const char *reason, const char *etag,
+    enum stats_upload result)
+{
+	evbuffer_add_printf(evhttp_request_get_output_buffer(op->req),
+	    "%s%s\n", op->fpr, result == STATS_UPLOAD_UNCHANGED ?
+	    " unchanged" : "");
+	api_done(op->req, op->addr, op->node, op->code, reason, op->fpr,
+	    etag);
+	stats_upload(result);
+	free(op->s.canon);
+	op->s.canon = NULL;
+}
+
+/*
+ * A change request failed: refuse it with op->code and its reason, count
+ * a refused upload if upload, release what op holds.
+ */
+void
+api_op_fail(struct api_op *op, int upload)
+{
+	api_refuse(op->req, op->addr, op->node, op->code,
+	    op->cause != NULL ? op->cause : op->why, op->fpr);
+	if (upload)
+		stats_upload(STATS_UPLOAD_REFUSED);
+	free(op->cause);
+	op->cause = NULL;
+	free(op->s.canon);
+	op->s.canon = NULL;
+}
+
 /* A storage failure of a change on node: logged, 500 "storage error". */
 void
 api_store_failed(const char *node, const char *what, char **cause,
@@ -573,16 +620,19 @@ api_sig_parse(struct evhttp_request *req, const char *method,
 	return (0);
 }
 
-/* 1 if sig (a header's value, maybe NULL) signs s's string by key. */
+/*
+ * 1 if sig (a header's value, maybe NULL) signs s's string by the key
+ * pem (len bytes).
+ */
 int
-api_sig_verify(const struct ks_pem *key, const struct api_sig *s,
+api_sig_verify(const char *pem, size_t len, const struct api_sig *s,
     const char *sig)
 {
 	char	*cause = NULL;
 
 	if (sig == NULL || strlen(sig) > API_SIG_MAX)
 		return (0);
-	if (rsakey_verify(key->pem, key->len, s->canon, strlen(s->canon), sig,
+	if (rsakey_verify(pem, len, s->canon, strlen(s->canon), sig,
 	    &cause) == -1) {
 		free(cause);
 		return (0);
@@ -621,6 +671,57 @@ api_sig_accept(const char *node, struct api_sig *s, int *code,
 }
 
 /*
+ * Check an enrolment or operator token of op's node (never logged): 0,
+ * or -1 with op->code 403 and the reason.
+ */
+int
+api_op_token(struct api_op *op, const char *token)
+{
+	op->why = "bad enrolment token";
+	if (strlen(token) <= KS_TOKEN_MAX &&
+	    keys_token_check(op->node, token, &op->why))
+		return (0);
+	op->code = 403;
+	return (-1);
+}
+
+/*
+ * Read the uploaded key of a PUT on resource: the body (a PEM public key,
+ * validated), the signature headers, the signature by that key.  Fills u
+ * (u->fpr is op->fpr) and op->s.  0, or -1 with op->code and the reason.
+ */
+int
+api_op_key(struct api_op *op, const char *resource, struct ks_upload *u)
+{
+	struct rsakey_info	info;
+
+	if ((u->pem = api_body(op->req, &u->len, &op->code,
+	    &op->why)) == NULL)
+		return (-1);
+	if (u->len == 0) {
+		op->code = 400;
+		op->why = "empty body: expected a PEM public key";
+		return (-1);
+	}
+	if ((op->code = api_sig_parse(op->req, "PUT", resource, u->pem,
+	    u->len, &op->s, &op->why)) != 0)
+		return (-1);
+	if (rsakey_pub_validate(u->pem, u->len, api.max_body, &info,
+	    &op->cause) == -1) {
+		op->code = 400;
+		return (-1);
+	}
+	strlcpy_(op->fpr, info.fingerprint, sizeof op->fpr);
+	u->fpr = op->fpr;
+	if (!api_sig_verify(u->pem, u->len, &op->s, op->s.sig)) {
+		op->code = 401;
+		op->why = "signature does not verify with the uploaded key";
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * PUT /v1/keys/<node>: register (a token), or, signed by the current
  * key too, promote the staged next key (the body is that key), answer
  * unchanged (the body is the current key: a promotion resent), or
@@ -631,50 +732,22 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 {
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	const struct ks_key	*cur;
-	struct rsakey_info	 info;
+	const struct ks_pem	*prev;
 	struct ks_upload	 u;
-	struct api_sig		 s;
-	const char		*why = NULL, *token, *cursig, *action, *body;
-	char			*cause = NULL, fpr[KS_FPR_MAX];
-	size_t			 len;
-	int			 code, rc;
+	struct api_op		 op;
+	const char		*token, *cursig, *action;
 	enum stats_upload	 result;
+	int			 rc;
 
-	memset(&s, 0, sizeof s);
-	fpr[0] = '\0';
-	code = 400;
-	if ((body = api_body(req, &len, &code, &why)) == NULL)
+	api_op_init(&op, req, node, addr);
+	if (api_op_key(&op, node, &u) == -1)
 		goto fail;
-	if (len == 0) {
-		code = 400;
-		why = "empty body: expected a PEM public key";
-		goto fail;
-	}
-	if ((code = api_sig_parse(req, "PUT", node, body, len, &s,
-	    &why)) != 0)
-		goto fail;
-	if (rsakey_pub_validate(body, len, api.max_body, &info,
-	    &cause) == -1) {
-		code = 400;
-		goto fail;
-	}
-	strlcpy_(fpr, info.fingerprint, sizeof fpr);
-	u.pem = body;
-	u.len = len;
-	u.fpr = fpr;
-	if (rsakey_verify(body, len, s.canon, strlen(s.canon), s.sig,
-	    &cause) == -1) {
-		free(cause);
-		cause = NULL;
-		code = 401;
-		why = "signature does not verify with the uploaded key";
-		goto fail;
-	}
 	if ((cur = keys_get(node)) != NULL) {
 		cursig = evhttp_find_header(h, "X-Iaxkey-Current-Signature");
+		prev = cur->slot[KS_PREVIOUS];
 		if (cursig == NULL) {
-			code = 403;
-			why = "replacing a key needs "
+			op.code = 403;
+			op.why = "replacing a key needs "
 			    "X-Iaxkey-Current-Signature";
 			goto fail;
 		}
@@ -682,75 +755,60 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		 * A promotion resent after it succeeded is signed by the key
 		 * that is now the previous one: the same answer, unchanged.
 		 */
-		if (!api_sig_verify(cur->slot[KS_CURRENT], &s, cursig) &&
-		    (strcmp(cur->slot[KS_CURRENT]->fpr, fpr) != 0 ||
-		    cur->slot[KS_PREVIOUS] == NULL ||
-		    !api_sig_verify(cur->slot[KS_PREVIOUS], &s, cursig))) {
-			code = 403;
-			why = "not signed by the currently registered key";
+		if (!api_sig_verify(cur->slot[KS_CURRENT]->pem,
+		    cur->slot[KS_CURRENT]->len, &op.s, cursig) &&
+		    (strcmp(cur->slot[KS_CURRENT]->fpr, op.fpr) != 0 ||
+		    prev == NULL ||
+		    !api_sig_verify(prev->pem, prev->len, &op.s, cursig))) {
+			op.code = 403;
+			op.why = "not signed by the currently registered key";
 			goto fail;
 		}
-		code = 200;
+		op.code = 200;
 	} else {
 		token = evhttp_find_header(h, "X-Iaxkey-Token");
 		if (token == NULL) {
-			code = 403;
-			why = "first registration needs X-Iaxkey-Token";
+			op.code = 403;
+			op.why = "first registration needs X-Iaxkey-Token";
 			goto fail;
 		}
-		if (strlen(token) > KS_TOKEN_MAX ||
-		    !keys_token_check(node, token, &why)) {
-			if (why == NULL)
-				why = "bad enrolment token";
-			code = 403;
+		if (api_op_token(&op, token) == -1)
 			goto fail;
-		}
-		code = 201;
+		op.code = 201;
 	}
-	if (api_sig_accept(node, &s, &code, &why) == -1)
+	if (api_sig_accept(node, &op.s, &op.code, &op.why) == -1)
 		goto fail;
-	if (cur != NULL && strcmp(cur->slot[KS_CURRENT]->fpr, fpr) == 0) {
-		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-		    "%s unchanged\n", fpr);
-		api_done(req, addr, node, 200, "unchanged", fpr, cur->etag);
-		stats_upload(STATS_UPLOAD_UNCHANGED);
-		free(s.canon);
+	if (cur != NULL && strcmp(cur->slot[KS_CURRENT]->fpr, op.fpr) == 0) {
+		api_op_upload(&op, "unchanged", cur->etag,
+		    STATS_UPLOAD_UNCHANGED);
 		return;
 	}
 	if (cur == NULL) {
 		action = "register";
 		result = STATS_UPLOAD_REGISTERED;
-		rc = keys_register(node, &u, "key+token", addr, &cause);
+		rc = keys_register(node, &u, "key+token", addr, &op.cause);
 	} else if (cur->slot[KS_NEXT] != NULL &&
-	    strcmp(cur->slot[KS_NEXT]->fpr, fpr) == 0) {
+	    strcmp(cur->slot[KS_NEXT]->fpr, op.fpr) == 0) {
 		action = "promote";
 		result = STATS_UPLOAD_PROMOTED;
-		rc = keys_promote(node, "key+current", addr, &cause);
+		rc = keys_promote(node, "key+current", addr, &op.cause);
 	} else {
 		action = "replace";
 		result = STATS_UPLOAD_REPLACED;
-		rc = keys_replace(node, &u, "key+current", addr, &cause);
+		rc = keys_replace(node, &u, "key+current", addr, &op.cause);
 	}
 	if (rc == -1) {
-		api_store_failed(node, action, &cause, &code, &why);
+		api_store_failed(node, action, &op.cause, &op.code, &op.why);
 		goto fail;
 	}
-	if (code == 201 && keys_token_consume(node, &cause) == -1) {
-		log_warnx("token of %s not removed: %s", node, cause);
-		free(cause);
-		cause = NULL;
+	if (op.code == 201 && keys_token_consume(node, &op.cause) == -1) {
+		log_warnx("token of %s not removed: %s", node, op.cause);
+		free(op.cause);
+		op.cause = NULL;
 	}
-	cur = keys_get(node);
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s\n",
-	    fpr);
-	api_done(req, addr, node, code, action, fpr, cur->etag);
-	stats_upload(result);
-	free(s.canon);
+	api_op_upload(&op, action, keys_get(node)->etag, result);
 	return;
 
 fail:
-	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
-	stats_upload(STATS_UPLOAD_REFUSED);
-	free(cause);
-	free(s.canon);
+	api_op_fail(&op, 1);
 }

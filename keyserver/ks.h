@@ -162,12 +162,31 @@ struct api_sig {
 	char		*canon;		/* the canonical string */
 };
 struct evhttp_request;
+
+/* One change request being answered: its outcome so far. */
+struct api_op {
+	struct evhttp_request	*req;
+	const char		*node;
+	const char		*addr;
+	struct api_sig		 s;
+	int			 code;		/* the status to answer */
+	const char		*why;		/* static reason, or */
+	char			*cause;		/* an allocated one */
+	char			 fpr[KS_FPR_MAX];	/* the key at stake */
+};
 void		 api_init(const struct conf *);
+void		 api_op_init(struct api_op *, struct evhttp_request *,
+		    const char *, const char *);
+void		 api_op_upload(struct api_op *, const char *, const char *,
+		    enum stats_upload);
+void		 api_op_fail(struct api_op *, int);
+int		 api_op_key(struct api_op *, const char *, struct ks_upload *);
+int		 api_op_token(struct api_op *, const char *);
 void		 api_handle(struct evhttp_request *, void *);
 int		 api_sig_parse(struct evhttp_request *, const char *,
 		    const char *, const void *, size_t, struct api_sig *,
 		    const char **);
-int		 api_sig_verify(const struct ks_pem *, const struct api_sig *,
+int		 api_sig_verify(const char *, size_t, const struct api_sig *,
 		    const char *);
 int		 api_sig_accept(const char *, struct api_sig *, int *,
 		    const char **);

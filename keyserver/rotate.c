@@ -51,97 +51,60 @@ void
 rotate_put_next(struct evhttp_request *req, const char *node,
     const char *addr)
 {
-	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	const struct ks_key	*k;
-	struct rsakey_info	 info;
+	const struct ks_pem	*cur;
 	struct ks_upload	 u;
-	struct api_sig		 s;
-	const char		*why = NULL, *body;
-	char			*cause = NULL, fpr[KS_FPR_MAX], etag[KS_ETAG_MAX];
-	char			 res[ROTATE_RESOURCE_MAX];
-	size_t			 len;
-	int			 code;
+	struct api_op		 op;
+	char			 etag[KS_ETAG_MAX], res[ROTATE_RESOURCE_MAX];
 
-	memset(&s, 0, sizeof s);
-	fpr[0] = '\0';
+	api_op_init(&op, req, node, addr);
 	if ((k = keys_get(node)) == NULL) {
-		code = 404;
-		why = "unknown node: register a current key first";
+		op.code = 404;
+		op.why = "unknown node: register a current key first";
 		goto fail;
 	}
-	if ((body = api_body(req, &len, &code, &why)) == NULL)
-		goto fail;
-	if (len == 0) {
-		code = 400;
-		why = "empty body: expected a PEM public key";
-		goto fail;
-	}
+	cur = k->slot[KS_CURRENT];
 	rotate_resource(res, sizeof res, node, KS_NEXT);
-	if ((code = api_sig_parse(req, "PUT", res, body, len, &s,
-	    &why)) != 0)
+	if (api_op_key(&op, res, &u) == -1)
 		goto fail;
-	if (rsakey_pub_validate(body, len, len, &info, &cause) == -1) {
-		code = 400;
-		goto fail;
-	}
-	strlcpy_(fpr, info.fingerprint, sizeof fpr);
-	if (rsakey_verify(body, len, s.canon, strlen(s.canon), s.sig,
-	    &cause) == -1) {
-		free(cause);
-		cause = NULL;
-		code = 401;
-		why = "signature does not verify with the uploaded key";
-		goto fail;
-	}
-	if (!api_sig_verify(k->slot[KS_CURRENT], &s, evhttp_find_header(h,
+	if (!api_sig_verify(cur->pem, cur->len, &op.s, evhttp_find_header(
+	    evhttp_request_get_input_headers(req),
 	    "X-Iaxkey-Current-Signature"))) {
-		code = 403;
-		why = "staging a key needs X-Iaxkey-Current-Signature by the "
-		    "currently registered key";
+		op.code = 403;
+		op.why = "staging a key needs X-Iaxkey-Current-Signature by "
+		    "the currently registered key";
 		goto fail;
 	}
-	if (api_sig_accept(node, &s, &code, &why) == -1)
+	if (api_sig_accept(node, &op.s, &op.code, &op.why) == -1)
 		goto fail;
-	code = 409;
-	if (strcmp(k->slot[KS_CURRENT]->fpr, fpr) == 0) {
-		why = "this is the current key";
+	op.code = 409;
+	if (strcmp(cur->fpr, op.fpr) == 0) {
+		op.why = "this is the current key";
 		goto fail;
 	}
 	if (k->slot[KS_PREVIOUS] != NULL &&
-	    strcmp(k->slot[KS_PREVIOUS]->fpr, fpr) == 0) {
-		why = "this is the previous key";
+	    strcmp(k->slot[KS_PREVIOUS]->fpr, op.fpr) == 0) {
+		op.why = "this is the previous key";
 		goto fail;
 	}
-	snprintf(etag, sizeof etag, "\"%s\"", fpr);
+	snprintf(etag, sizeof etag, "\"%s\"", op.fpr);
+	op.code = 200;
 	if (k->slot[KS_NEXT] != NULL &&
-	    strcmp(k->slot[KS_NEXT]->fpr, fpr) == 0) {
-		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-		    "%s unchanged\n", fpr);
-		api_done(req, addr, node, 200, "unchanged", fpr, etag);
-		stats_upload(STATS_UPLOAD_UNCHANGED);
-		free(s.canon);
+	    strcmp(k->slot[KS_NEXT]->fpr, op.fpr) == 0) {
+		api_op_upload(&op, "unchanged", etag, STATS_UPLOAD_UNCHANGED);
 		return;
 	}
-	code = k->slot[KS_NEXT] != NULL ? 200 : 201;
-	u.pem = body;
-	u.len = len;
-	u.fpr = fpr;
-	if (keys_stage(node, &u, "key+current", addr, &cause) == -1) {
-		api_store_failed(node, "stage", &cause, &code, &why);
+	if (k->slot[KS_NEXT] == NULL)
+		op.code = 201;
+	if (keys_stage(node, &u, "key+current", addr, &op.cause) == -1) {
+		api_store_failed(node, "stage", &op.cause, &op.code, &op.why);
 		goto fail;
 	}
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s\n",
-	    fpr);
-	api_done(req, addr, node, code, "stage", fpr, etag);
-	stats_upload(STATS_UPLOAD_STAGED);
-	free(s.canon);
+	api_op_upload(&op, "stage", etag, STATS_UPLOAD_STAGED);
 	return;
 
 fail:
-	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
-	stats_upload(STATS_UPLOAD_REFUSED);
-	free(cause);
-	free(s.canon);
+	api_op_fail(&op, 1);
 }
 
 /*
@@ -164,75 +127,67 @@ rotate_delete(struct evhttp_request *req, const char *node,
 		[KS_NEXT] = "unstaged",
 		[KS_PREVIOUS] = "retired",
 	};
-	struct evkeyvalq		*h = evhttp_request_get_input_headers(req);
 	const struct ks_key		*k;
-	struct api_sig			 s;
-	const char			*why = NULL, *token = NULL, *auth;
-	const char			*body;
-	char				*cause = NULL, fpr[KS_FPR_MAX];
+	const struct ks_pem		*cur;
+	struct api_op			 op;
+	const char			*token = NULL, *auth, *body;
 	char				 res[ROTATE_RESOURCE_MAX];
 	size_t				 len;
-	int				 code, rc;
+	int				 rc;
 
-	memset(&s, 0, sizeof s);
-	fpr[0] = '\0';
-	code = 404;
+	api_op_init(&op, req, node, addr);
+	op.code = 404;
 	if ((k = keys_get(node)) == NULL) {
-		why = "unknown node";
+		op.why = "unknown node";
 		goto fail;
 	}
 	if (k->slot[slot] == NULL) {
-		why = slot == KS_NEXT ? "no next key" : "no previous key";
+		op.why = slot == KS_NEXT ? "no next key" : "no previous key";
 		goto fail;
 	}
-	strlcpy_(fpr, k->slot[slot]->fpr, sizeof fpr);
-	if ((body = api_body(req, &len, &code, &why)) == NULL)
+	cur = k->slot[KS_CURRENT];
+	strlcpy_(op.fpr, k->slot[slot]->fpr, sizeof op.fpr);
+	if ((body = api_body(req, &len, &op.code, &op.why)) == NULL)
 		goto fail;
-	if (slot == KS_CURRENT &&
-	    (token = evhttp_find_header(h, "X-Iaxkey-Token")) != NULL) {
-		if (strlen(token) > KS_TOKEN_MAX ||
-		    !keys_token_check(node, token, &why)) {
-			if (why == NULL)
-				why = "bad token";
-			code = 403;
+	if (slot == KS_CURRENT && (token = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "X-Iaxkey-Token")) != NULL) {
+		if (api_op_token(&op, token) == -1)
 			goto fail;
-		}
 		auth = "token";
 	} else {
 		rotate_resource(res, sizeof res, node, slot);
-		if ((code = api_sig_parse(req, "DELETE", res, body, len, &s,
-		    &why)) != 0)
+		if ((op.code = api_sig_parse(req, "DELETE", res, body, len,
+		    &op.s, &op.why)) != 0)
 			goto fail;
-		if (!api_sig_verify(k->slot[KS_CURRENT], &s, s.sig)) {
-			code = 401;
-			why = "not signed by the currently registered key";
+		if (!api_sig_verify(cur->pem, cur->len, &op.s, op.s.sig)) {
+			op.code = 401;
+			op.why = "not signed by the currently registered key";
 			goto fail;
 		}
-		if (api_sig_accept(node, &s, &code, &why) == -1)
+		if (api_sig_accept(node, &op.s, &op.code, &op.why) == -1)
 			goto fail;
 		auth = "key";
 	}
 	if (slot == KS_CURRENT)
-		rc = keys_delete(node, auth, addr, &cause);
+		rc = keys_delete(node, auth, addr, &op.cause);
 	else
-		rc = keys_drop(node, slot, auth, addr, &cause);
+		rc = keys_drop(node, slot, auth, addr, &op.cause);
 	if (rc == -1) {
-		api_store_failed(node, done[slot], &cause, &code, &why);
+		api_store_failed(node, done[slot], &op.cause, &op.code,
+		    &op.why);
 		goto fail;
 	}
-	if (token != NULL && keys_token_consume(node, &cause) == -1) {
-		log_warnx("token of %s not removed: %s", node, cause);
-		free(cause);
-		cause = NULL;
+	if (token != NULL && keys_token_consume(node, &op.cause) == -1) {
+		log_warnx("token of %s not removed: %s", node, op.cause);
+		free(op.cause);
+		op.cause = NULL;
 	}
 	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s %s\n",
-	    past[slot], fpr);
-	api_done(req, addr, node, 200, done[slot], fpr, NULL);
-	free(s.canon);
+	    past[slot], op.fpr);
+	api_done(req, addr, node, 200, done[slot], op.fpr, NULL);
+	free(op.s.canon);
 	return;
 
 fail:
-	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
-	free(cause);
-	free(s.canon);
+	api_op_fail(&op, 0);
 }

@@ -39,6 +39,17 @@ audit_new() {
 	wc -l <"$T_DIR/store/audit.log" >"$T_DIR/audit.seen"
 }
 
+# The new audit lines are exactly the arguments (one line each).
+audit_is() {
+	printf '%s\n' "$@" | test_cmp <(audit_new)
+}
+
+# The index is exactly the arguments (one line each).
+index_is() {
+	[ "$(ks_get "$KSRV_URL/v1/keys")" = 200 ] &&
+	printf '%s\n' "$@" | test_cmp "$T_DIR/resp"
+}
+
 # 1 if the header $1 of the last answer is absent.
 no_header() {
 	! grep -qi "^$1:" "$T_DIR/resp.h"
@@ -71,10 +82,8 @@ test_expect 'stage b: 201, X-Iaxkey-Next, index line, /next, audit stage' '
 	[ "$(resp_header ETag)" = "\"$Fb\"" ] &&
 	[ "$(ks_get "$KSRV_URL/v1/keys/node1/previous")" = 404 ] &&
 	grep -qx "no previous key" resp &&
-	[ "$(ks_get "$KSRV_URL/v1/keys")" = 200 ] &&
-	echo "node1 $Fa next=$Fb" | test_cmp resp &&
-	echo "node=node1 action=stage auth=key+current old=- new=$Fb addr=127.0.0.1" |
-	    test_cmp <(audit_new)
+	index_is "node1 $Fa next=$Fb" &&
+	audit_is "node=node1 action=stage auth=key+current old=- new=$Fb addr=127.0.0.1"
 '
 
 test_expect 'restart after stage: same state' 'restart_same'
@@ -84,8 +93,7 @@ test_expect 'stage again: 200 unchanged; another key: 200, audit old=' '
 	grep -qx "$Fb unchanged" resp &&
 	[ "$(ks_req PUT node1/next c.pub c a)" = 200 ] &&
 	[ "$(cat resp)" = "$Fc" ] && cmp c.pub store/next/node1.pub &&
-	echo "node=node1 action=stage auth=key+current old=$Fb new=$Fc addr=127.0.0.1" |
-	    test_cmp <(audit_new)
+	audit_is "node=node1 action=stage auth=key+current old=$Fb new=$Fc addr=127.0.0.1"
 '
 
 test_expect 'stage refusals: the current key 409, no node 404, bad signatures' '
@@ -140,8 +148,7 @@ test_expect 'unstage: signed by the current key only; 200 then 404' '
 	[ "$(ks_get "$KSRV_URL/v1/keys/node1")" = 200 ] &&
 	no_header X-Iaxkey-Next &&
 	[ "$(resp_header ETag)" = "\"$Fa\"" ] &&
-	echo "node=node1 action=unstage auth=key old=$Fd new=- addr=127.0.0.1" |
-	    test_cmp <(audit_new)
+	audit_is "node=node1 action=unstage auth=key old=$Fd new=- addr=127.0.0.1"
 '
 
 test_expect 'restart after unstage: same state' 'restart_same'
@@ -159,8 +166,7 @@ test_expect 'promote: PUT the staged key, previous kept, audit promote' '
 	[ "$(ks_get "$KSRV_URL/v1/keys/node1/previous")" = 200 ] &&
 	cmp a.pub resp &&
 	[ "$(ks_get "$KSRV_URL/v1/keys/node1/next")" = 404 ] &&
-	[ "$(ks_get "$KSRV_URL/v1/keys")" = 200 ] &&
-	echo "node1 $Fb previous=$Fa" | test_cmp resp &&
+	index_is "node1 $Fb previous=$Fa" &&
 	test_cmp <(audit_new) <<-EOF
 	node=node1 action=stage auth=key+current old=- new=$Fb addr=127.0.0.1
 	node=node1 action=promote auth=key+current old=$Fa new=$Fb addr=127.0.0.1
@@ -183,10 +189,8 @@ test_expect 'retire: signed by the current key; 200 then 404' '
 	grep -qx "retired $Fa" resp &&
 	[ ! -e store/previous/node1.pub ] &&
 	[ "$(ks_req DELETE node1/previous /dev/null b)" = 404 ] &&
-	[ "$(ks_get "$KSRV_URL/v1/keys")" = 200 ] &&
-	echo "node1 $Fb" | test_cmp resp &&
-	echo "node=node1 action=retire auth=key old=$Fa new=- addr=127.0.0.1" |
-	    test_cmp <(audit_new)
+	index_is "node1 $Fb" &&
+	audit_is "node=node1 action=retire auth=key old=$Fa new=- addr=127.0.0.1"
 '
 
 test_expect 'restart after retire: same state' 'restart_same'
