@@ -7,15 +7,16 @@
 # of every GET route.
 . "$(dirname "$0")/lib/keyserver.sh"
 
-# Remember the index and node1's answer headers (ETag, X-Iaxkey-*).
+# Remember the index and the answers of node $2 (default node1) with
+# their ETag and X-Iaxkey-* headers, as $1.*.
 snap() {
 	[ "$(ks_get "$KSRV_URL/v1/keys")" = 200 ] && cp "$T_DIR/resp" "$1.idx" &&
-	ks_get "$KSRV_URL/v1/keys/node1" >"$1.status" &&
+	ks_get "$KSRV_URL/v1/keys/${2:-node1}" >"$1.status" &&
 	cp "$T_DIR/resp" "$1.body" &&
 	grep -i "^etag:\|^x-iaxkey-" "$T_DIR/resp.h" | tr -d '\r' |
 	    sort >"$1.head" &&
 	for s in next previous; do
-		ks_get "$KSRV_URL/v1/keys/node1/$s" >>"$1.status" &&
+		ks_get "$KSRV_URL/v1/keys/${2:-node1}/$s" >>"$1.status" &&
 		cat "$T_DIR/resp" >>"$1.body" || return 1
 	done
 }
@@ -359,6 +360,22 @@ test_expect 'unstage and retire are logged with their reasons' '
 	[ "$(ks_req DELETE node6/previous /dev/null f)" = 200 ] &&
 	grep -q "event=request method=DELETE node=node2 status=200 addr=127.0.0.1 fpr=$Fc reason=unstage" ksrv.log &&
 	grep -q "event=request method=DELETE node=node6 status=200 addr=127.0.0.1 fpr=$Fa reason=retire" ksrv.log
+'
+
+test_expect 'audit log unwritable: 500, every file restored, state unchanged' '
+	ksrv_stop && printf "[store]\naudit_log = /dev/full\n" | ksrv_conf &&
+	ksrv_start && snap before node6 &&
+	[ "$(ks_req PUT node6 x.pub x f)" = 500 ] &&
+	grep -qx "storage error" resp &&
+	[ "$(ks_req PUT node6 e.pub e f)" = 500 ] &&
+	[ "$(ks_req PUT node6/next e.pub e f)" = 500 ] &&
+	[ "$(ks_req DELETE node6/next /dev/null f)" = 500 ] &&
+	[ "$(ks_req DELETE node6 /dev/null f)" = 500 ] &&
+	cmp f.pub store/node6.pub && cmp x.pub store/next/node6.pub &&
+	[ ! -e store/previous/node6.pub ] &&
+	ksrv_stop && ksrv_conf && ksrv_start && snap after node6 &&
+	test_cmp after.idx <before.idx && test_cmp after.head <before.head &&
+	grep -qi "^x-iaxkey-next: $Fx" after.head && cmp before.body after.body
 '
 
 test_expect 'stop' 'ksrv_stop'
