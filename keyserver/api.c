@@ -482,7 +482,7 @@ api_get(struct evhttp_request *req, const char *node, enum ks_slot slot,
 		[KS_NEXT] = "no next key",
 		[KS_PREVIOUS] = "no previous key",
 	};
-	struct evkeyvalq		*h = evhttp_request_get_output_headers(req);
+	struct evkeyvalq		*h;
 	const struct ks_key		*k;
 	const struct ks_pem		*p;
 	const char			*etag, *why;
@@ -491,6 +491,7 @@ api_get(struct evhttp_request *req, const char *node, enum ks_slot slot,
 	size_t				 len;
 	int				 code;
 
+	h = evhttp_request_get_output_headers(req);
 	k = keys_get(node);
 	p = k != NULL ? k->slot[slot] : NULL;
 	if (k == NULL) {

@@ -67,7 +67,7 @@ struct conn_client {
 	int				 eol;	/* a header line just ended */
 	int				 counted; /* holds an address slot */
 	char				 addr[ADDR_STR_MAX];
-	TAILQ_ENTRY(conn_client)		 entry;	/* in conn.pending */
+	TAILQ_ENTRY(conn_client)	 entry;	/* in conn.pending */
 };
 
 static struct {
@@ -77,7 +77,7 @@ static struct {
 	SSL_CTX				*ssl;
 	int				 active, max, paused;
 	int				 limit[CONN_PHASE_MAX];	/* seconds */
-	TAILQ_HEAD(, conn_client)		 pending;	/* not adopted yet */
+	TAILQ_HEAD(, conn_client)	 pending;	/* not adopted yet */
 	char				 addrstr[ADDR_STR_MAX];
 } conn;
 

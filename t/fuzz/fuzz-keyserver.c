@@ -1,14 +1,15 @@
 /*
  * fuzz-keyserver: raw bytes on a connection to iaxkey-server's HTTP
  * listener: evhttp's request parsing, then the /v1/keys handlers of
- * keyserver/api.c (routing, node names, If-None-Match, the signature
- * headers, body limits, PEM validation of an upload, signature checks,
- * enrolment tokens, the next and previous key routes, the cache
- * validators) against a store holding one key (node-a) with a staged
- * next key and one token (node-b).  The server runs in this process on its own event
- * base, listening on 127.0.0.1 with a port of its choice; each input is
- * one connection that sends the bytes, shuts its write side and reads
- * until the server closes.  Several requests may be pipelined.
+ * keyserver/api.c and rotate.c (routing, node names, If-None-Match and
+ * If-Modified-Since, the signature headers, body limits, PEM validation
+ * of an upload, signature checks, enrolment tokens, the next and
+ * previous key routes) against a store holding one key (node-a) with a
+ * staged next key, and one token (node-b).  The server runs in this
+ * process on its own event base, listening on 127.0.0.1 with a port of
+ * its choice; each input is one connection that sends the bytes, shuts
+ * its write side and reads until the server closes.  Several requests
+ * may be pipelined.
  *
  * "@NOW@" in the input becomes the current time in unix seconds, so
  * that a timestamp header can fall inside the allowed clock skew and
