@@ -314,7 +314,8 @@ main(int argc, char **argv)
 	    &cause)) == NULL)
 		fatalx("state store: %s", cause);
 	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1 ||
-	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1)
+	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1 ||
+	    rotate_init(&cause) == -1)
 		fatalx("%s", cause);
 
 	lf_begin(&l, LOG_L_INFO, "start");
@@ -333,6 +334,7 @@ main(int argc, char **argv)
 	console_free();
 	stats_serve_stop();
 	keyops_free();		/* after the console clients stopped waiting */
+	rotate_free();
 	server_free();
 	sync_free();
 	keys_free();
