@@ -99,6 +99,7 @@ iaxkeyd_reload_config(void)
 		conf_free(ikd->conf);
 		ikd->conf = conf;
 		sync_apply();
+		rotate_apply();
 		console_apply(conf);
 		stats_serve(ikd->base, conf);
 		if (users)

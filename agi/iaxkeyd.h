@@ -307,6 +307,7 @@ struct http_req	*keyops_send(const struct keyops_sreq *,
 typedef void	(*rotate_cb)(void *, int, const char *);
 int		 rotate_init(char **);
 void		 rotate_free(void);
+void		 rotate_apply(void);
 int		 rotate_start(char *, size_t, char **);
 int		 rotate_cancel(rotate_cb, void *, void **, char **);
 void		 rotate_cancel_forget(void *);

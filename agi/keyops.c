@@ -701,7 +701,7 @@ keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
 	struct rsakey_info	 ki, pi;
 	struct tm		 tm;
 	char			*key, *pub, *key_new, *pub_new, *why = NULL;
-	char			*pem = NULL, line[2048], m[64], t[32];
+	char			*pem = NULL, line[2048], m[64], t[32], nf[72];
 	size_t			 len;
 	int			 kok, pok = 0;
 
@@ -758,6 +758,11 @@ keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
 		    ko.last.ok ? "" : ": ", ko.last.reason);
 	}
 	out(arg, line);
+	if (keyops_next_fingerprint(nf, sizeof nf)) {
+		snprintf(line, sizeof line, "  next        %s (staged; calls "
+		    "announce it)", nf);
+		out(arg, line);
+	}
 	rotate_show(out, arg);
 	free(key);
 	free(pub);

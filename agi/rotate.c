@@ -652,6 +652,20 @@ rotate_free(void)
 	rot.timer = NULL;
 }
 
+/*
+ * The configuration was reloaded: a new rotate_grace or key server takes
+ * effect now, and a step waiting for its retry is tried at once.
+ */
+void
+rotate_apply(void)
+{
+	if (rot.step == ROT_NONE || rot.req != NULL)
+		return;
+	evtimer_del(rot.timer);
+	rot.retry_at = 0;
+	rotate_run();
+}
+
 /* 1 while a planned rotation is under way. */
 int
 rotate_running(void)

@@ -11,12 +11,6 @@ conf() {
 	    iaxkeyd_conf </dev/null
 }
 
-# The fingerprint of the public half of a private key file.
-key_fpr() {
-	echo "sha256:$(openssl pkey -in "$1" -pubout -outform DER 2>/dev/null |
-	    sha256sum | cut -d" " -f1)"
-}
-
 # Tests that need the real key server are skipped without it.
 HAVE_KS=
 if [ -x "$KSRV" ]; then
