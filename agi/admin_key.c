@@ -102,9 +102,16 @@ admin_key_rotate(struct console_client *c, int argc, char **argv)
 			free(w);
 			return;
 		}
-		admin_audit(c, "key rotate", "cancel", "started");
+		admin_audit(c, "key rotate", "cancel", "ok");
 		console_printf(c, "  rotation    cancelled, .next files "
 		    "removed");
+		if (w->unstage == NULL) {
+			console_err(c, "the key server was not asked to "
+			    "unstage the next key: %s", cause);
+			free(cause);
+			free(w);
+			return;
+		}
 		console_wait(c, admin_key_cancel, w);
 	} else
 		console_err(c, "usage: key rotate [now|cancel]");
@@ -134,7 +141,6 @@ admin_key_plan(struct console_client *c)
 static void
 admin_key_stop(struct console_client *c)
 {
-	char		*cause = NULL;
 	uint64_t	 gen;
 	int		 was = rotate_running();
 
@@ -142,13 +148,7 @@ admin_key_stop(struct console_client *c)
 		console_err(c, "a key upload or rotation is already running");
 		return;
 	}
-	if (rotate_abort(&gen, &cause) == -1) {
-		admin_audit(c, "key rotate", "now", "error");
-		console_err(c, "the planned rotation cannot be rolled back: %s",
-		    cause);
-		free(cause);
-		return;
-	}
+	rotate_abort(&gen);
 	if (was)
 		console_printf(c, "  rotation    planned rotation ended%s",
 		    gen != 0 ? ", old pair back in use" : "");

@@ -311,7 +311,7 @@ void		 rotate_apply(void);
 int		 rotate_start(char *, size_t, char **);
 int		 rotate_cancel(rotate_cb, void *, void **, char **);
 void		 rotate_cancel_forget(void *);
-int		 rotate_abort(uint64_t *, char **);
+void		 rotate_abort(uint64_t *);
 int		 rotate_running(void);
 void		 rotate_show(void (*)(void *, const char *), void *);
 int		 rotate_next_fingerprint(char *, size_t);

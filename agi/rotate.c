@@ -737,9 +737,10 @@ out:
 /*
  * "key rotate cancel" before the switch: forget the rotation and its
  * .next files at once, then ask the key server to unstage the next key
- * (signed by the key in use).  cb(arg, ok, message) runs with the
- * answer unless rotate_cancel_forget(*waitp).  0, or -1 with *cause when
- * there is nothing to cancel or it is too late.
+ * (signed by the key in use).  -1 with *cause when there is nothing to
+ * cancel or it is too late.  Else 0: with *waitp set, cb(arg, ok,
+ * message) runs with the answer unless rotate_cancel_forget(*waitp);
+ * with *waitp NULL the unstage could not be sent, and *cause says why.
  */
 int
 rotate_cancel(rotate_cb cb, void *arg, void **waitp, char **cause)
@@ -767,7 +768,7 @@ rotate_cancel(rotate_cb cb, void *arg, void **waitp, char **cause)
 	rotate_log("cancelled", 0, "key rotate cancel");
 	rotate_forget();
 	if ((key = keyops_file(".key", cause)) == NULL)
-		return (-1);
+		return (0);
 	memset(&sr, 0, sizeof sr);
 	sr.method = "DELETE";
 	sr.sub = "next";
@@ -779,7 +780,7 @@ rotate_cancel(rotate_cb cb, void *arg, void **waitp, char **cause)
 	free(key);
 	if (u->req == NULL) {
 		free(u);
-		return (-1);
+		return (0);
 	}
 	rot.unstage = u;
 	*waitp = u;
@@ -825,32 +826,34 @@ rotate_unstage_cb(void *arg, const struct http_resp *resp)
  * "key rotate now": end a planned rotation at any step, leaving a
  * consistent pair in use: before the switch the old pair (the .next files
  * go), after the switch and before the promote the old pair again (from
- * .key.old; *gen gets the reload), after the promote the new pair.  0, or
- * -1 with *cause when the old pair cannot be put back.
+ * the .old files; *gen gets the reload), since the key server still
+ * holds it as current, after the promote the new pair.
  */
-int
-rotate_abort(uint64_t *gen, char **cause)
+void
+rotate_abort(uint64_t *gen)
 {
-	int	moved;
+	char	*cause = NULL;
+	int	 moved;
 
 	*gen = 0;
 	rotate_stop();
 	switch (rot.step) {
 	case ROT_NONE:
-		return (0);
+		return;
 	case ROT_STAGING:
 	case ROT_STAGED:
 		rotate_remove(".key.next", ".pub.next");
 		rotate_log("cancelled", 0, "key rotate now");
 		break;
 	case ROT_SWITCHED:
-		if (keyops_install(".old", &moved, gen, cause) == -1 &&
+		if (keyops_install(".old", &moved, gen, &cause) == -1 &&
 		    !moved) {
-			rotate_run();		/* the promote goes on */
-			return (-1);
+			/* The new pair is consistent too: it stays. */
+			log_warnx("own key: the old pair cannot be put back "
+			    "(%s); the new one stays", cause);
+			rotate_remove(".key.old", ".pub.old");
 		}
-		free(*cause);
-		*cause = NULL;
+		free(cause);
 		rotate_log("rolled_back", 1, "key rotate now");
 		break;
 	default:
@@ -859,7 +862,6 @@ rotate_abort(uint64_t *gen, char **cause)
 		break;
 	}
 	rotate_forget();
-	return (0);
 }
 
 /* The next key's fingerprint while it is staged: 1 with fpr, else 0. */
