@@ -3,12 +3,12 @@
  * (docs/console.md, docs/iaxkey-server.md).
  *
  *   key rotate ─► generate <name>.key.next/.pub.next, row step=staging
- *   staging  ─ PUT <N>/next (signed by next and current) ─ 200/201 ─► staged
+ *   staging  ─ PUT <N>/next (signed by next and current), 201 ─► staged
  *              (a 4xx refusal rolls back: .next files and row gone)
  *   staged   ─ at t_step + rotate_grace: copy the pair to .key.old/.pub.old,
  *              rename .key.next over .key, then .pub.next over .pub, fsync,
  *              reload res_crypto ─► switched
- *   switched ─ PUT <N> (the new key, signed by new and old) ─ 200 ─► promoted
+ *   switched ─ PUT <N> (the new key, signed by new and old), 200 ─► promoted
  *   promoted ─ at t_step + rotate_grace: DELETE <N>/previous (signed by the
  *              new key) ─ 200 or 404 ─► .old files and row gone (retired)
  *
@@ -286,7 +286,8 @@ rotate_remove(const char *key_ext, const char *pub_ext)
 			free(cause);
 			return;
 		}
-		if (access(path, F_OK) == 0 && afile_remove(path, &cause) == -1) {
+		if (access(path, F_OK) == 0 &&
+		    afile_remove(path, &cause) == -1) {
 			log_warnx("own key: %s", cause);
 			free(cause);
 			cause = NULL;
@@ -299,11 +300,20 @@ rotate_remove(const char *key_ext, const char *pub_ext)
 static void
 rotate_rollback(const char *reason)
 {
-	rotate_remove(".key.next", ".pub.next");
-	rotate_remove(".key.old", ".pub.old");
+	char	*key, *cause = NULL, fk[ROTATE_FPR];
+
+	key = keyops_file(".key", &cause);
+	if (rotate_priv_fpr(key, fk)) {
+		rotate_remove(".key.next", ".pub.next");
+		rotate_remove(".key.old", ".pub.old");
+	} else
+		log_warnx("own key: %s is not usable: the .next and .old "
+		    "files stay for the operator", key != NULL ? key : "key");
 	rotate_log("rolled_back", 1, reason);
 	log_warnx("own key: rotation rolled back: %s", reason);
 	rotate_forget();
+	free(key);
+	free(cause);
 }
 
 /*
@@ -329,6 +339,8 @@ rotate_check(void)
 	key_old = keyops_file(".key.old", &cause);
 	rotate_priv_fpr(key, fk);
 	if (rot.step == ROT_NONE) {
+		if (*fk == '\0')
+			goto out;	/* nothing to roll back to: keep all */
 		if (access(key_next, F_OK) == 0 ||
 		    access(pub_next, F_OK) == 0) {
 			rot.old_fpr[0] = rot.next_fpr[0] = '\0';
@@ -393,9 +405,6 @@ rotate_arm(time_t t)
 static void
 rotate_timer_cb(int fd, short ev, void *arg)
 {
-
-
-
 	rot.retry_at = 0;
 	rotate_run();
 }
@@ -532,7 +541,6 @@ rotate_done_cb(void *arg, const struct http_resp *resp)
 {
 	char	reason[1024];
 	int	ok;
-
 
 	rot.req = NULL;
 	ok = resp->result == 0 && (resp->status == 200 ||
