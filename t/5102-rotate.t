@@ -246,6 +246,18 @@ test_expect 'a rotation row without its files rolls back at the start' '
 	adm "key upload" >out && grep -q "^  http        200$" out
 '
 
+test_expect 'a retire answered 404 (done before) ends the rotation' '
+	adm "key rotate" >out &&
+	NEXT=$(sed -n "s/^  next        //p" out) && step staged &&
+	ksrv_stop && grace 1 && step switched && step failed &&
+	conf 3600 && ksrv_start && adm "reload config" >/dev/null &&
+	step promoted && cp "$KEY" "$T_DIR/cur.key" &&
+	[ "$(ks_req DELETE testnode/previous /dev/null cur)" = 200 ] &&
+	grace 1 && step retired && settled &&
+	[ "$(key_fpr "$KEY")" = "$NEXT" ] &&
+	server && cmp ks.cur "$PUB" && [ "$(cat ks.previous)" = 404 ]
+'
+
 test_expect 'no signature or private key in the logs' '
 	! grep -qi "signature:" "$T_DIR/daemon.log" &&
 	! grep -q "PRIVATE" "$T_DIR/daemon.log"
