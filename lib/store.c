@@ -44,6 +44,16 @@ static const char store_schema[] =
 	"CREATE INDEX IF NOT EXISTS callers_last_seen ON callers(last_seen);";
 
 /*
+ * The node's own planned key rotation (agi/rotate.c): at most one row,
+ * id 1.  Kept apart from store_schema so that it reads as its own change.
+ */
+static const char store_schema_rotation[] =
+	"CREATE TABLE IF NOT EXISTS rotation ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1), step TEXT NOT NULL,"
+	" old_fpr TEXT NOT NULL, next_fpr TEXT NOT NULL,"
+	" t_step INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);";
+
+/*
  * The database holds secrets: make it and its -wal and -shm files 0600
  * whatever the umask.  SQLite gives the -wal and -shm files it creates the
  * mode of the database file, so creating that one 0600 first is enough
@@ -118,6 +128,7 @@ store_open(const char *path, char **cause)
 	if (store_exec(st, "PRAGMA journal_mode=WAL", NULL) == -1 ||
 	    store_exec(st, "PRAGMA synchronous=NORMAL", NULL) == -1 ||
 	    store_exec(st, store_schema, NULL) == -1 ||
+	    store_exec(st, store_schema_rotation, NULL) == -1 ||
 	    store_exec(st, "PRAGMA user_version=1", NULL) == -1) {
 		xasprintf(cause, "%s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
