@@ -46,7 +46,8 @@ PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server) ctl/iaxkeyctl
 # t/fuzz/replay-<name> (t/fuzz/replay.c as main), which t/0009 runs.
 FUZZ_TARGETS = agi-env agi-reply dialstr admin-line conf rsakey keyserver
 FUZZ_EXTRA_conf      = agi/config.c
-FUZZ_EXTRA_keyserver = keyserver/api.c keyserver/config.c keyserver/guard.c \
+FUZZ_EXTRA_keyserver = keyserver/api.c keyserver/config.c keyserver/conn.c \
+		       keyserver/guard.c keyserver/rotate.c \
 		       keyserver/keys.c keyserver/stats.c
 FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
 

@@ -39,11 +39,10 @@ struct admin_cmd {
 #define AC_NOAUTH	0x01	/* allowed before auth */
 #define AC_AUDIT	0x02	/* changes state: logged at info */
 
-/* A command whose reply waits: a key fetch, or an upload or rotation. */
+/* A command whose reply waits: a key fetch. */
 struct admin_wait {
 	struct console_client	*c;
 	struct keywaiter	*waiter;
-	struct keyop		*keyop;
 	char			 node[KEYS_NODE_MAX + 1];
 	uint64_t		 t0;
 };
@@ -69,13 +68,10 @@ static const char sql_callers[] =
     "SELECT node, address, count, last_seen, last_result, first_seen"
     " FROM callers ORDER BY last_seen DESC, node LIMIT ?";
 
-static void	admin_audit(struct console_client *, const char *,
-		    const char *, const char *);
 static const char *admin_esc(char *, size_t, const char *);
 static const char *admin_time(char *, size_t, sqlite3_int64);
 static const char *admin_col(sqlite3_stmt *, int);
 static int	admin_glob_ok(const char *);
-static void	admin_reload_note(struct console_client *, uint64_t);
 static const struct admin_cmd *admin_find(int, char **, int *);
 static void	admin_wait_cancel(void *);
 static void	admin_fetch_cb(void *, const struct key_result *);
@@ -95,13 +91,6 @@ static void	cmd_peer(struct console_client *, int, char **);
 static void	cmd_forget_peer(struct console_client *, int, char **);
 static void	cmd_keys(struct console_client *, int, char **);
 static void	cmd_key(struct console_client *, int, char **);
-static void	cmd_key_generate(struct console_client *, int, char **);
-static void	cmd_key_upload(struct console_client *, int, char **);
-static void	cmd_key_rotate(struct console_client *, int, char **);
-static void	cmd_key_show(struct console_client *, int, char **);
-static void	admin_keyop_cb(void *, const struct keyops_result *);
-static void	admin_show_line(void *, const char *);
-static void	admin_keyop_start(struct console_client *, int);
 static void	cmd_fetch(struct console_client *, int, char **);
 static void	cmd_forget_key(struct console_client *, int, char **);
 static void	cmd_callers(struct console_client *, int, char **);
@@ -137,18 +126,22 @@ static const struct admin_cmd admin_cmds[] = {
 	  "is reloaded (coalesced)." },
 	{ "keys", 0, 1, 0, cmd_keys, "keys [glob]",
 	  "Callers' keys in the state store, by node (shell glob)." },
-	{ "key generate", 0, 0, AC_AUDIT, cmd_key_generate, "key generate",
+	{ "key generate", 0, 0, AC_AUDIT, admin_key_generate, "key generate",
 	  "Create this node's key pair in key_dir, as iaxkeyd -k; an "
 	  "existing key is never overwritten." },
-	{ "key upload", 0, 0, AC_AUDIT, cmd_key_upload, "key upload",
+	{ "key upload", 0, 0, AC_AUDIT, admin_key_upload, "key upload",
 	  "Publish this node's public key on the key server (with "
 	  "[keyserver] enroll_token for the first time) and report the "
 	  "outcome when it is known." },
-	{ "key rotate", 0, 0, AC_AUDIT, cmd_key_rotate, "key rotate",
-	  "Make a new key pair, upload it signed by the new and the current "
-	  "key, and swap the files and reload res_crypto only when the key "
-	  "server confirms it; otherwise the old pair stays." },
-	{ "key show", 0, 0, 0, cmd_key_show, "key show",
+	{ "key rotate", 0, 1, AC_AUDIT, admin_key_rotate,
+	  "key rotate [now|cancel]",
+	  "Without an argument, a planned rotation: stage a new key at the "
+	  "key server, switch to it after rotate_grace, promote it, retire "
+	  "the old one after another rotate_grace (key show tells the "
+	  "step). now: replace the key at once (a compromised key), ending "
+	  "a planned rotation. cancel: end a planned rotation before its "
+	  "switch." },
+	{ "key show", 0, 0, 0, admin_key_show, "key show",
 	  "This node's own key: name, fingerprint, bits, file modes, last "
 	  "upload." },
 	{ "key", 1, 1, 0, cmd_key, "key <node>",
@@ -190,7 +183,7 @@ static const struct admin_cmd admin_cmds[] = {
 #define ADMIN_NCMDS	(sizeof admin_cmds / sizeof admin_cmds[0])
 
 /* Log a command that changes state (arg may be NULL). */
-static void
+void
 admin_audit(struct console_client *c, const char *cmd, const char *arg,
     const char *result)
 {
@@ -250,7 +243,7 @@ admin_glob_ok(const char *g)
 }
 
 /* Say when a change of generation gen reaches Asterisk. */
-static void
+void
 admin_reload_note(struct console_client *c, uint64_t gen)
 {
 	switch (conf_enum(ikd->conf, "asterisk:reload")) {
@@ -798,64 +791,6 @@ cmd_key(struct console_client *c, int argc, char **argv)
 	console_ok(c);
 }
 
-/* key generate */
-static void
-cmd_key_generate(struct console_client *c, int argc, char **argv)
-{
-	char	*key = NULL, *pub = NULL, *cause = NULL, fpr[72];
-
-	if (keyops_generate(&key, &pub, fpr, sizeof fpr, &cause) == -1) {
-		admin_audit(c, "key generate", NULL, "error");
-		console_err(c, "%s", cause);
-	} else {
-		admin_audit(c, "key generate", NULL, "ok");
-		console_printf(c, "  key         %s", key);
-		console_printf(c, "  pub         %s", pub);
-		console_printf(c, "  fingerprint %s", fpr);
-		console_printf(c, "  next        key upload");
-		console_ok(c);
-	}
-	free(cause);
-	free(key);
-	free(pub);
-}
-
-/* key upload, key rotate: the reply waits for the key server. */
-static void
-admin_keyop_start(struct console_client *c, int rotate)
-{
-	const char		*what = rotate ? "key rotate" : "key upload";
-	struct admin_wait	*w;
-	char			*cause = NULL;
-
-	w = xcalloc(1, sizeof *w);
-	w->c = c;
-	if (keyops_upload(rotate, admin_keyop_cb, w, &w->keyop,
-	    &cause) == -1) {
-		admin_audit(c, what, NULL, "error");
-		console_err(c, "%s", cause);
-		free(cause);
-		free(w);
-		return;
-	}
-	admin_audit(c, what, NULL, "started");
-	console_wait(c, admin_wait_cancel, w);
-}
-
-/* key upload */
-static void
-cmd_key_upload(struct console_client *c, int argc, char **argv)
-{
-	admin_keyop_start(c, 0);
-}
-
-/* key rotate */
-static void
-cmd_key_rotate(struct console_client *c, int argc, char **argv)
-{
-	admin_keyop_start(c, 1);
-}
-
 /* The client went before the outcome: no callback will come. */
 static void
 admin_wait_cancel(void *arg)
@@ -864,60 +799,7 @@ admin_wait_cancel(void *arg)
 
 	if (w->waiter != NULL)
 		keys_cancel(w->waiter);
-	keyops_cancel(w->keyop);	/* it runs to its end anyway */
 	free(w);
-}
-
-/* The upload or rotation a client waits for has ended. */
-static void
-admin_keyop_cb(void *arg, const struct keyops_result *r)
-{
-	struct admin_wait	*w = arg;
-	struct console_client	*c = w->c;
-
-	free(w);
-	console_printf(c, "  result      %s", r->ok ? "ok" : "failed");
-	if (r->status != 0)
-		console_printf(c, "  http        %ld", r->status);
-	if (r->old_fingerprint != NULL)
-		console_printf(c, "  old         %s%s", r->old_fingerprint,
-		    r->ok ? " (replaced)" : " (still in use)");
-	console_printf(c, "  fingerprint %s%s", r->fingerprint, r->ok ?
-	    " (confirmed by the key server)" : "");
-	if (r->kept_new)
-		console_printf(c, "  new files   kept: the key server may have "
-		    "the new key (see key show)");
-	console_printf(c, "  ms          %llu", (unsigned long long)r->ms);
-	if (r->gen != 0) {
-		console_printf(c, "  modules     res_crypto");
-		admin_reload_note(c, r->gen);
-	}
-	if (r->ok)
-		console_ok(c);
-	else
-		console_err(c, "%s failed: %s", r->what, r->reason);
-	console_done(c);
-}
-
-/* One line of key show. */
-static void
-admin_show_line(void *arg, const char *line)
-{
-	console_printf(arg, "%s", line);
-}
-
-/* key show */
-static void
-cmd_key_show(struct console_client *c, int argc, char **argv)
-{
-	char	*cause = NULL;
-
-	if (keyops_show(admin_show_line, c, &cause) == -1) {
-		console_err(c, "%s", cause);
-		free(cause);
-		return;
-	}
-	console_ok(c);
 }
 
 /* fetch <node>: the reply waits for the outcome. */

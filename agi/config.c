@@ -149,6 +149,9 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	{ "node:name", CONF_NAME, .max = 64, .def = "", .flags = E,
 	  .help = "This node's name: <key_dir>/<name>.key and its key server "
 	  "entry." },
+	{ "node:rotate_grace", CONF_INT, 0, 31536000, "172800",
+	  .help = "Seconds a planned key rotation waits to switch and to "
+	  "retire." },
 
 	/* [outbound] */
 	{ "outbound:mode", CONF_ENUM, .def = "config",

@@ -99,6 +99,7 @@ iaxkeyd_reload_config(void)
 		conf_free(ikd->conf);
 		ikd->conf = conf;
 		sync_apply();
+		rotate_apply();
 		console_apply(conf);
 		stats_serve(ikd->base, conf);
 		if (users)
@@ -314,7 +315,8 @@ main(int argc, char **argv)
 	    &cause)) == NULL)
 		fatalx("state store: %s", cause);
 	if (reload_init(ikd->conf, &cause) == -1 || peers_init(&cause) == -1 ||
-	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1)
+	    keys_init(&cause) == -1 || sync_init(keys_http(), &cause) == -1 ||
+	    rotate_init(&cause) == -1)
 		fatalx("%s", cause);
 
 	lf_begin(&l, LOG_L_INFO, "start");
@@ -333,6 +335,7 @@ main(int argc, char **argv)
 	console_free();
 	stats_serve_stop();
 	keyops_free();		/* after the console clients stopped waiting */
+	rotate_free();
 	server_free();
 	sync_free();
 	keys_free();

@@ -375,6 +375,36 @@ void		 keyops_cancel(struct keyop *);
 int		 keyops_show(void (*)(void *, const char *), void *, char **);
 void		 keyops_free(void);
 int		 keyops_next_fingerprint(char *, size_t);
+char		*keyops_file(const char *, char **);
+int		 keyops_busy(void);
+int		 keyops_install(const char *, int *, uint64_t *, char **);
+void		 keyops_reason(char *, size_t, const struct http_resp *);
+/* A request to the key server signed by the own key(s). */
+struct keyops_sreq {
+	const char	*method;	/* "PUT" or "DELETE" */
+	const char	*sub;		/* NULL (current), "next", "previous" */
+	const char	*pub;		/* the body (a .pub file) or NULL */
+	const char	*fpr;		/* the fingerprint pub must have */
+	const char	*sign;		/* X-Iaxkey-Signature: a key file */
+	const char	*cur;		/* X-Iaxkey-Current-Signature or NULL */
+	int		 token;		/* send [keyserver] enroll_token */
+};
+struct http_req;
+struct http_req	*keyops_send(const struct keyops_sreq *,
+		    void (*)(void *, const struct http_resp *), void *, char **);
+
+/* rotate.c: the node's own planned key rotation (docs/console.md). */
+typedef void	(*rotate_cb)(void *, int, const char *);
+int		 rotate_init(char **);
+void		 rotate_free(void);
+void		 rotate_apply(void);
+int		 rotate_start(char *, size_t, char **);
+int		 rotate_cancel(rotate_cb, void *, void **, char **);
+void		 rotate_cancel_forget(void *);
+void		 rotate_abort(uint64_t *);
+int		 rotate_running(void);
+void		 rotate_show(void (*)(void *, const char *), void *);
+int		 rotate_next_fingerprint(char *, size_t);
 
 /* console.c: the console's transport: listener, clients, login, watch. */
 struct console_client;
@@ -414,6 +444,15 @@ void		 console_capture_end(void);
 
 /* admin.c: the console's command table and commands. */
 int		 admin_line(struct console_client *, char *);
+void		 admin_audit(struct console_client *, const char *,
+		    const char *, const char *);
+void		 admin_reload_note(struct console_client *, uint64_t);
+
+/* admin_key.c: the console's commands for the node's own key. */
+void		 admin_key_generate(struct console_client *, int, char **);
+void		 admin_key_upload(struct console_client *, int, char **);
+void		 admin_key_rotate(struct console_client *, int, char **);
+void		 admin_key_show(struct console_client *, int, char **);
 
 /* stats.c: counters and per-script session statistics, as text lines. */
 enum stats_format { STATS_TEXT, STATS_PROMETHEUS, STATS_FORMAT_MAX };

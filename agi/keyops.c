@@ -93,7 +93,7 @@ static void	keyops_done_cb(void *, const struct http_resp *);
 static int	keyops_sent(const struct http_resp *);
 static void	keyops_end(struct keyop *, struct keyops_result *);
 static void	keyops_op_free(struct keyop *);
-static char	*keyops_url(const char *, char **);
+static char	*keyops_url(const char *, const char *, char **);
 static void	keyops_mode(char *, size_t, const char *);
 static int	keyops_sync_dir(const char *);
 
@@ -119,6 +119,32 @@ keyops_paths(char **key, char **pub, char **key_new, char **pub_new,
 	if (pub_new != NULL)
 		xasprintf(pub_new, "%s/%s.pub.new", dir, name);
 	return (0);
+}
+
+/*
+ * The path <key_dir>/<name><ext> of a file of the own pair (caller
+ * frees), or NULL with *cause when [node] name is not set.
+ */
+char *
+keyops_file(const char *ext, char **cause)
+{
+	const char	*name = conf_str(ikd->conf, "node:name");
+	char		*path;
+
+	if (*name == '\0') {
+		*cause = xstrdup("[node] name is not set");
+		return (NULL);
+	}
+	xasprintf(&path, "%s/%s%s", conf_str(ikd->conf, "asterisk:key_dir"),
+	    name, ext);
+	return (path);
+}
+
+/* 1 while a key upload or a "key rotate now" runs. */
+int
+keyops_busy(void)
+{
+	return (ko.op != NULL);
 }
 
 /*
@@ -268,33 +294,66 @@ static int
 keyops_start(struct keyop *op, const char *sign_with, const char *pub,
     char **cause)
 {
+	struct keyops_sreq	sr;
+
+	memset(&sr, 0, sizeof sr);
+	sr.method = "PUT";
+	sr.pub = pub;
+	sr.fpr = op->fpr;
+	sr.sign = sign_with;
+	sr.cur = op->key;
+	sr.token = !op->rotate;
+	op->req = keyops_send(&sr, keyops_done_cb, op, cause);
+	return (op->req != NULL ? 0 : -1);
+}
+
+/*
+ * Send the signed request sr to the key server (upload_url, {node}
+ * replaced by the node and, with sr->sub, "/<sub>"); cb(arg, resp) runs
+ * later from the loop.  The request, or NULL with *cause.
+ */
+struct http_req *
+keyops_send(const struct keyops_sreq *sr, http_cb cb, void *arg,
+    char **cause)
+{
 	struct http_opts	 o;
 	struct rsakey_info	 info;
-	const char		*hdr[2], *h[8];
+	struct http_req		*req = NULL;
+	const char		*hdr[2], *h[8], *node, *token;
 	unsigned char		 rnd[KEYOPS_NONCE_BYTES];
 	char			 nonce[2 * KEYOPS_NONCE_BYTES + 1], hex[65];
 	char			*pem = NULL, *canon = NULL, *sig = NULL;
 	char			*cursig = NULL, *url = NULL, *why = NULL;
 	char			*hts = NULL, *hnonce = NULL, *hsig = NULL;
-	char			*hcur = NULL, *htok = NULL;
-	const char		*token;
+	char			*hcur = NULL, *htok = NULL, *res = NULL;
 	long long		 ts;
-	size_t			 len, i;
-	int			 n = 0, rc = -1;
+	size_t			 len = 0, i;
+	int			 n = 0;
 
-	if (afile_read(pub, RSAKEY_PEM_MAX, &pem, &len, cause) != 0) {
-		if (*cause == NULL)
-			xasprintf(cause, "%s: %s", pub, strerror(errno));
+	node = conf_str(ikd->conf, "node:name");
+	if (!keys_node_ok(node)) {
+		xasprintf(cause, "[node] name %s cannot be a key server node "
+		    "name", node);
 		goto out;
 	}
-	if (rsakey_pub_validate(pem, len, RSAKEY_PEM_MAX, &info, &why) ==
-	    -1) {
-		xasprintf(cause, "%s: %s", pub, why);
-		goto out;
-	}
-	if (strcmp(info.fingerprint, op->fpr) != 0) {
-		xasprintf(cause, "%s does not match its private key", pub);
-		goto out;
+	if (sr->pub != NULL) {
+		if (afile_read(sr->pub, RSAKEY_PEM_MAX, &pem, &len,
+		    cause) != 0) {
+			if (*cause == NULL)
+				xasprintf(cause, "%s: %s", sr->pub,
+				    strerror(errno));
+			goto out;
+		}
+		if (rsakey_pub_validate(pem, len, RSAKEY_PEM_MAX, &info,
+		    &why) == -1) {
+			xasprintf(cause, "%s: %s", sr->pub, why);
+			goto out;
+		}
+		if (strcmp(info.fingerprint, sr->fpr) != 0) {
+			xasprintf(cause, "%s does not match its private key",
+			    sr->pub);
+			goto out;
+		}
 	}
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
 		xasprintf(cause, "getrandom: %s", strerror(errno));
@@ -302,14 +361,19 @@ keyops_start(struct keyop *op, const char *sign_with, const char *pub,
 	}
 	for (i = 0; i < sizeof rnd; i++)
 		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-	rsakey_sha256_hex(pem, len, hex);
+	rsakey_sha256_hex(pem != NULL ? pem : "", len, hex);
 	ts = (long long)time(NULL);
-	xasprintf(&canon, "PUT\n%s\n%lld\n%s\n%s", op->node, ts, nonce,
-	    hex);
-	if (rsakey_sign(sign_with, canon, strlen(canon), &sig, cause) == -1 ||
-	    rsakey_sign(op->key, canon, strlen(canon), &cursig, cause) == -1)
+	if (sr->sub != NULL)
+		xasprintf(&res, "%s/%s", node, sr->sub);
+	else
+		res = xstrdup(node);
+	xasprintf(&canon, "%s\n%s\n%lld\n%s\n%s", sr->method, res, ts,
+	    nonce, hex);
+	if (rsakey_sign(sr->sign, canon, strlen(canon), &sig, cause) == -1 ||
+	    (sr->cur != NULL && rsakey_sign(sr->cur, canon, strlen(canon),
+	    &cursig, cause) == -1))
 		goto out;
-	if ((why = keyops_url(op->node, &url)) != NULL) {
+	if ((why = keyops_url(node, sr->sub, &url)) != NULL) {
 		*cause = why;
 		why = NULL;
 		goto out;
@@ -324,29 +388,31 @@ keyops_start(struct keyop *op, const char *sign_with, const char *pub,
 	xasprintf(&hts, "X-Iaxkey-Timestamp: %lld", ts);
 	xasprintf(&hnonce, "X-Iaxkey-Nonce: %s", nonce);
 	xasprintf(&hsig, "X-Iaxkey-Signature: %s", sig);
-	xasprintf(&hcur, "X-Iaxkey-Current-Signature: %s", cursig);
 	h[n++] = hts;
 	h[n++] = hnonce;
 	h[n++] = hsig;
-	h[n++] = hcur;
+	if (cursig != NULL) {
+		xasprintf(&hcur, "X-Iaxkey-Current-Signature: %s", cursig);
+		h[n++] = hcur;
+	}
 	token = conf_str(ikd->conf, "keyserver:enroll_token");
-	if (!op->rotate && *token != '\0') {
+	if (sr->token && *token != '\0') {
 		xasprintf(&htok, "X-Iaxkey-Token: %s", token);
 		h[n++] = htok;
 	}
 	h[n] = NULL;
-	o.method = "PUT";
-	o.body = pem;
-	o.body_len = len;
-	o.content_type = "text/plain";
+	o.method = sr->method;
+	if (pem != NULL) {
+		o.body = pem;
+		o.body_len = len;
+		o.content_type = "text/plain";
+	}
 	o.headers = h;
-	op->req = http_request(keys_http(), url, &o, keyops_done_cb, op,
-	    cause);
-	if (op->req != NULL)
-		rc = 0;
+	req = http_request(keys_http(), url, &o, cb, arg, cause);
 out:
 	free(why);
 	free(pem);
+	free(res);
 	free(canon);
 	free(sig);
 	free(cursig);
@@ -358,12 +424,15 @@ out:
 	if (htok != NULL)
 		explicit_bzero(htok, strlen(htok));
 	free(htok);
-	return (rc);
+	return (req);
 }
 
-/* The upload URL (caller frees), or NULL with the reason (caller frees). */
+/*
+ * The upload URL for node and, unless sub is NULL, "<node>/<sub>"
+ * (caller frees), or NULL with the reason (caller frees).
+ */
 static char *
-keyops_url(const char *node, char **url)
+keyops_url(const char *node, const char *sub, char **url)
 {
 	const char	*tpl = conf_str(ikd->conf, "keyserver:upload_url");
 	const char	*at;
@@ -376,11 +445,17 @@ keyops_url(const char *node, char **url)
 		return (why);
 	}
 	if ((at = strstr(tpl, "{node}")) == NULL) {
+		if (sub != NULL) {
+			xasprintf(&why, "[keyserver] upload_url has no {node} "
+			    "for the %s key", sub);
+			return (why);
+		}
 		*url = xstrdup(tpl);
 		return (NULL);
 	}
 	esc = http_escape(node);
-	xasprintf(url, "%.*s%s%s", (int)(at - tpl), tpl, esc, at + 6);
+	xasprintf(url, "%.*s%s%s%s%s", (int)(at - tpl), tpl, esc,
+	    sub != NULL ? "/" : "", sub != NULL ? sub : "", at + 6);
 	free(esc);
 	return (NULL);
 }
@@ -429,14 +504,79 @@ keyops_sync_dir(const char *path)
 	return (rc);
 }
 
+/*
+ * Put the pair <name>.key<ext> and <name>.pub<ext> in use: rename the
+ * private key over <name>.key first (see the top), then the public key,
+ * fsync the directory and ask for a res_crypto reload (*gen).  0, or -1
+ * with *cause and *moved: 1 when the private key was renamed (*gen is
+ * then set too), 0 when nothing changed.
+ */
+int
+keyops_install(const char *ext, int *moved, uint64_t *gen, char **cause)
+{
+	char	*key, *pub, *key_from = NULL, *pub_from = NULL;
+	int	 rc = -1;
+
+	*moved = 0;
+	*gen = 0;
+	if (keyops_paths(&key, &pub, NULL, NULL, cause) == -1)
+		return (-1);
+	xasprintf(&key_from, "%s%s", key, ext);
+	xasprintf(&pub_from, "%s%s", pub, ext);
+	if (rename(key_from, key) == -1) {
+		xasprintf(cause, "rename %s: %s", key_from, strerror(errno));
+		goto out;
+	}
+	*moved = 1;
+	*gen = reload_need(RELOAD_RES_CRYPTO);
+	if (rename(pub_from, pub) == -1) {
+		xasprintf(cause, "rename %s: %s", pub_from, strerror(errno));
+		goto out;
+	}
+	if (keyops_sync_dir(key) == -1)
+		log_warn("own key: fsync of %s's directory", key);
+	rc = 0;
+out:
+	free(key);
+	free(pub);
+	free(key_from);
+	free(pub_from);
+	return (rc);
+}
+
+/*
+ * Why a request to the key server failed, for logs and the console: the
+ * transfer's error, or the status and the first line of the body
+ * (escaped, capped).
+ */
+void
+keyops_reason(char *buf, size_t size, const struct http_resp *resp)
+{
+	char	esc[KEYOPS_REASON_MAX * 4 + 8];
+	size_t	n;
+
+	if (resp->result != 0) {
+		snprintf(buf, size, "key server: %s", resp->error);
+		return;
+	}
+	n = strcspn(resp->body, "\r\n");
+	if (n > KEYOPS_REASON_MAX)
+		n = KEYOPS_REASON_MAX;
+	if (n == 0)
+		strlcpy_(esc, "(no reason given)", sizeof esc);
+	else
+		log_escape(esc, sizeof esc, resp->body, n);
+	snprintf(buf, size, "key server: HTTP %ld: %s", resp->status, esc);
+}
+
 /* The key server answered (or the transfer failed): finish the operation. */
 static void
 keyops_done_cb(void *arg, const struct http_resp *resp)
 {
 	struct keyop		*op = arg;
 	struct keyops_result	 r;
-	char			 reason[1024], esc[KEYOPS_REASON_MAX * 4 + 8];
-	size_t			 n;
+	char			 reason[1024], *cause = NULL;
+	int			 moved;
 
 	op->req = NULL;
 	memset(&r, 0, sizeof r);
@@ -445,7 +585,7 @@ keyops_done_cb(void *arg, const struct http_resp *resp)
 	r.fingerprint = op->fpr;
 	r.old_fingerprint = op->rotate ? op->old_fpr : NULL;
 	if (resp->result != 0) {
-		snprintf(reason, sizeof reason, "key server: %s", resp->error);
+		keyops_reason(reason, sizeof reason, resp);
 		r.kept_new = op->rotate && keyops_sent(resp);
 	} else if (resp->status == 200 || resp->status == 201) {
 		if (strstr(resp->body, op->fpr) != NULL)
@@ -456,39 +596,20 @@ keyops_done_cb(void *arg, const struct http_resp *resp)
 			    op->fpr);
 			r.kept_new = op->rotate;
 		}
-	} else {
-		n = strcspn(resp->body, "\r\n");
-		if (n > KEYOPS_REASON_MAX)
-			n = KEYOPS_REASON_MAX;
-		if (n == 0)
-			strlcpy_(esc, "(no reason given)", sizeof esc);
-		else
-			log_escape(esc, sizeof esc, resp->body, n);
-		snprintf(reason, sizeof reason, "key server: HTTP %ld: %s",
-		    resp->status, esc);
-	}
-	if (r.ok && op->rotate) {
-		/* The private key first: see the comment at the top. */
-		if (rename(op->key_new, op->key) == -1) {
-			snprintf(reason, sizeof reason, "the key server has "
-			    "the new key but rename %s: %s; move the .new "
-			    "files into place by hand", op->key_new,
-			    strerror(errno));
-			r.ok = 0;
-			r.kept_new = 1;
-		} else if (rename(op->pub_new, op->pub) == -1) {
+	} else
+		keyops_reason(reason, sizeof reason, resp);
+	if (r.ok && op->rotate &&
+	    keyops_install(".new", &moved, &r.gen, &cause) == -1) {
+		if (moved)
 			snprintf(reason, sizeof reason, "new key in place but "
-			    "rename %s: %s (key upload finishes it)",
-			    op->pub_new, strerror(errno));
-			r.ok = 0;
-			r.kept_new = 1;
-			r.gen = reload_need(RELOAD_RES_CRYPTO);
-		} else {
-			if (keyops_sync_dir(op->key) == -1)
-				log_warn("own key: fsync of %s's directory",
-				    op->key);
-			r.gen = reload_need(RELOAD_RES_CRYPTO);
-		}
+			    "%s (key upload finishes it)", cause);
+		else
+			snprintf(reason, sizeof reason, "the key server has "
+			    "the new key but %s; move the .new files into "
+			    "place by hand", cause);
+		free(cause);
+		r.ok = 0;
+		r.kept_new = 1;
 	}
 	if (!r.ok && op->rotate && !r.kept_new) {
 		afile_remove(op->key_new, NULL);
@@ -580,7 +701,7 @@ keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
 	struct rsakey_info	 ki, pi;
 	struct tm		 tm;
 	char			*key, *pub, *key_new, *pub_new, *why = NULL;
-	char			*pem = NULL, line[2048], m[64], t[32];
+	char			*pem = NULL, line[2048], m[64], t[32], nf[72];
 	size_t			 len;
 	int			 kok, pok = 0;
 
@@ -637,6 +758,12 @@ keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
 		    ko.last.ok ? "" : ": ", ko.last.reason);
 	}
 	out(arg, line);
+	if (keyops_next_fingerprint(nf, sizeof nf)) {
+		snprintf(line, sizeof line, "  next        %s (staged; calls "
+		    "announce it)", nf);
+		out(arg, line);
+	}
+	rotate_show(out, arg);
 	free(key);
 	free(pub);
 	free(key_new);
@@ -652,9 +779,7 @@ keyops_show(void (*out)(void *, const char *), void *arg, char **cause)
 int
 keyops_next_fingerprint(char *fpr, size_t size)
 {
-	if (size > 0)
-		fpr[0] = '\0';
-	return (0);
+	return (rotate_next_fingerprint(fpr, size));
 }
 
 /*

@@ -1,58 +1,40 @@
 /*
- * api: the HTTP side.  evhttp on the shared event base; with [tls] cert
- * and key every connection is a libevent_openssl bufferevent.
+ * api: the /v1/keys API (conn.c hands every request to api_handle).
  *
- * Connection limit: libevent 2.1 has no evhttp_set_max_connections, so
- * the bufferevent callback counts each new connection and, on the next
- * loop pass, finds its evhttp_connection (the bufferevent's callback
- * argument) and hooks its close callback, which counts it out.  At
- * max_connections the listener is disabled (new connections wait in the
- * kernel backlog) until one closes.  On that pass a connection from an
- * address that has max_per_addr open already is closed.
+ *   GET    /v1/keys			index: "<node> sha256:<hex>[ next=
+ *					sha256:<hex>][ previous=sha256:<hex>]"
+ *   GET    /v1/keys/<node>		current PEM, X-Iaxkey-Next and
+ *					X-Iaxkey-Previous headers
+ *   GET    /v1/keys/<node>/next	staged next PEM, or 404
+ *   GET    /v1/keys/<node>/previous	previous PEM, or 404
+ *   PUT    /v1/keys/<node>		register, promote the next key, or
+ *					replace (proof of possession)
+ *   PUT    /v1/keys/<node>/next	stage (rotate.c)
+ *   DELETE /v1/keys/<node>[/next|/previous]
+ *					revoke, unstage, retire (rotate.c)
  *
- * Deadlines: evhttp's timeout restarts on every read, so a client sending
- * one byte now and then would hold its connection for ever.  Each
- * connection has one absolute deadline per phase: the TLS handshake
- * (until OpenSSL's handshake-done callback), the request headers (until
- * the empty line, found by an evbuffer callback on the bufferevent's
- * input), the body (until our reply is queued, seen by a callback on its
- * output) and the reply (until it is written: then the next request's
- * headers are due).  At the deadline the connection is closed.
- *
- *   GET    /v1/keys		index: "<node> sha256:<hex>" lines
- *   GET    /v1/keys/<node>	PEM, ETag "sha256:<hex>", 304, 404
- *   PUT    /v1/keys/<node>	register or replace (proof of possession)
- *   DELETE /v1/keys/<node>	revoke (current key or operator token)
+ * Every GET and HEAD answer of a key route (404s too) and of the index
+ * carries Cache-Control (public, max-age), ETag and Last-Modified, and
+ * If-None-Match or If-Modified-Since give a 304 with the same headers;
+ * nothing depends on a request header, so no Vary.  Every other answer
+ * carries Cache-Control: no-store.
  *
  * Signed requests carry X-Iaxkey-Timestamp, X-Iaxkey-Nonce and
- * X-Iaxkey-Signature over "<METHOD>\n<node>\n<ts>\n<nonce>\n<sha256 hex
- * of the body>"; tokens and signatures are never logged.
+ * X-Iaxkey-Signature over "<METHOD>\n<resource>\n<ts>\n<nonce>\n<sha256
+ * hex of the body>", where the resource is "<node>", "<node>/next" or
+ * "<node>/previous"; tokens and signatures are never logged.
  */
-#include <sys/queue.h>
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
-#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/rsakey.h"
 #include "lib/xmalloc.h"
@@ -61,536 +43,42 @@
 #define API_PREFIX	"/v1/keys"
 #define API_SIG_MAX	1024	/* longest base64 signature header */
 #define API_TS_MAX	(1LL << 40)
-#define API_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
-
-/* What a connection is waiting for; each phase has its own deadline. */
-enum api_phase {
-	API_HANDSHAKE,		/* the TLS handshake */
-	API_HEADERS,		/* the request line and headers */
-	API_BODY,		/* the body, after the headers */
-	API_REPLY,		/* our reply to be written */
-	API_PHASE_MAX
-};
-
-/* One client connection, from the bufferevent callback to its close. */
-struct api_conn {
-	struct bufferevent		*bev;
-	struct evhttp_connection	*evcon;	/* once adopted */
-	struct evbuffer_cb_entry	*incb, *outcb;
-	struct event			*deadline;
-	enum api_phase			 phase;
-	int				 eol;	/* a header line just ended */
-	int				 counted; /* holds an address slot */
-	char				 addr[ADDR_STR_MAX];
-	TAILQ_ENTRY(api_conn)		 entry;	/* in api.pending */
-};
-
-/* A checked signed request. */
-struct api_sig {
-	long long	 ts;
-	const char	*nonce;
-	const char	*sig;
-	char		*canon;		/* the canonical string */
-};
+#define API_404_AGE	10	/* longest max-age of a 404 */
+#define API_DATE_FMT	"%a, %d %b %Y %H:%M:%S GMT"
+#define API_DATE_MAX	40
+#define API_CC_MAX	48
 
 static struct {
-	struct event_base		*base;
-	struct evhttp			*http;
-	struct evhttp_bound_socket	*bound;
-	SSL_CTX				*ssl;
-	int				 active, max, paused;
-	long long			 max_body, skew;
-	int				 limit[API_PHASE_MAX];	/* seconds */
-	TAILQ_HEAD(, api_conn)		 pending;	/* not adopted yet */
-	char				 addrstr[ADDR_STR_MAX];
+	long long	max_body, skew;
+	int		max_age;
 } api;
 
-static SSL_CTX	*api_ssl_new(const char *, const char *, char **);
-static int	 api_listen(const struct conf *, char **);
-static struct bufferevent *api_bevcb(struct event_base *, void *);
-static void	 api_conn_adopt(evutil_socket_t, short, void *);
-static void	 api_conn_closed(struct evhttp_connection *, void *);
-static void	 api_conn_gone(void);
-static void	 api_conn_free(struct api_conn *);
-static void	 api_conn_enter(struct api_conn *, enum api_phase);
-static const char *api_phase_name(enum api_phase);
-static void	 api_conn_input(struct evbuffer *,
-		    const struct evbuffer_cb_info *, void *);
-static void	 api_conn_output(struct evbuffer *,
-		    const struct evbuffer_cb_info *, void *);
-static void	 api_conn_deadline(evutil_socket_t, short, void *);
-static void	 api_ssl_info(const SSL *, int, int);
-static void	 api_handle(struct evhttp_request *, void *);
-static void	 api_reply(struct evhttp_request *, int, const char *,
+static void	api_handle_key(struct evhttp_request *, const char *,
+		    const char *);
+static void	api_reply(struct evhttp_request *, int, const char *,
 		    const char *, size_t, const char *);
-static void	 api_text(struct evhttp_request *, int, const char *);
-static int	 api_etag_match(struct evhttp_request *, const char *);
-static void	 api_get(struct evhttp_request *, const char *, const char *);
-static void	 api_index(struct evhttp_request *, const char *);
-static void	 api_put(struct evhttp_request *, const char *,
+static void	api_text(struct evhttp_request *, int, const char *);
+static int	api_etag_match(struct evhttp_request *, const char *);
+static int	api_fresh(struct evhttp_request *, const char *, time_t);
+static void	api_cacheable(struct evhttp_request *, int, const char *,
+		    time_t);
+static void	api_get(struct evhttp_request *, const char *, enum ks_slot,
 		    const char *);
-static void	 api_delete(struct evhttp_request *, const char *,
+static void	api_index(struct evhttp_request *, const char *);
+static void	api_put(struct evhttp_request *, const char *,
 		    const char *);
-static int	 api_sig_parse(struct evhttp_request *, const char *,
-		    const char *, const void *, size_t, struct api_sig *,
-		    const char **);
-static int	 api_sig_accept(const char *, struct api_sig *, int *,
-		    const char **);
-static void	 api_log(struct evhttp_request *, const char *, const char *,
+static void	api_log(struct evhttp_request *, const char *, const char *,
 		    int, const char *, const char *);
 static const char *api_method(struct evhttp_request *);
+static enum stats_route api_route(struct evhttp_request *);
 
-/* An SSL_CTX for the server certificate; NULL with *cause. */
-static SSL_CTX *
-api_ssl_new(const char *cert, const char *key, char **cause)
+/* Take the API's settings from the configuration. */
+void
+api_init(const struct conf *conf)
 {
-	SSL_CTX		*ctx;
-	unsigned long	 e;
-
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
-	    !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		e = ERR_peek_last_error();
-		xasprintf(cause, "tls: cannot use %s and %s: %s", cert, key,
-		    e != 0 ? ERR_reason_error_string(e) : "unknown error");
-		ERR_clear_error();
-		SSL_CTX_free(ctx);
-		return (NULL);
-	}
-	/*
-	 * TLS 1.2: ECDHE with AEAD only (forward secrecy, no CBC); the TLS
-	 * 1.3 suites all are.
-	 */
-	if (!SSL_CTX_set_cipher_list(ctx, API_TLS12_CIPHERS)) {
-		xasprintf(cause, "tls: cipher list refused");
-		ERR_clear_error();
-		SSL_CTX_free(ctx);
-		return (NULL);
-	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_info_callback(ctx, api_ssl_info);
-	return (ctx);
-}
-
-/*
- * Check [tls]: cert and key both set (then usable) or both empty.  Used
- * by -n and at startup.  0 or -1 with *cause.
- */
-int
-api_tls_check(const struct conf *conf, char **cause)
-{
-	const char	*cert = conf_str(conf, "tls:cert");
-	const char	*key = conf_str(conf, "tls:key");
-	SSL_CTX		*ctx;
-
-	if ((*cert == '\0') != (*key == '\0')) {
-		xasprintf(cause, "%s: tls: cert and key go together",
-		    conf_file(conf));
-		return (-1);
-	}
-	if (*cert == '\0')
-		return (0);
-	if ((ctx = api_ssl_new(cert, key, cause)) == NULL)
-		return (-1);
-	SSL_CTX_free(ctx);
-	return (0);
-}
-
-/* Bind [http] listen and hand the socket to evhttp; 0 or -1. */
-static int
-api_listen(const struct conf *conf, char **cause)
-{
-	struct sockaddr_storage	ss;
-	socklen_t		sl;
-	int			fd, on = 1;
-
-	if (conf_addr(conf, "http:listen", &ss, &sl) == -1) {
-		xasprintf(cause, "http:listen: bad address");
-		return (-1);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	/*
-	 * TCP_NODELAY is inherited by accepted sockets (Linux): without it a
-	 * TLS reply in two records waits for the delayed ACK (40 ms).
-	 */
-	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
-	    sizeof on) == -1 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
-	    sizeof on) == -1 || bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
-	    listen(fd, 1024) == -1) {
-		xasprintf(cause, "http:listen: %s: %s",
-		    conf_str(conf, "http:listen"), strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	sl = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1) {
-		xasprintf(cause, "getsockname: %s", strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	addr_format((struct sockaddr *)&ss, sl, api.addrstr,
-	    sizeof api.addrstr);
-	if ((api.bound = evhttp_accept_socket_with_handle(api.http,
-	    fd)) == NULL) {
-		xasprintf(cause, "http:listen: evhttp refused the socket");
-		close(fd);
-		return (-1);
-	}
-	return (0);
-}
-
-/* Set up evhttp, TLS and the listener; 0 or -1 with *cause. */
-int
-api_init(struct event_base *base, const struct conf *conf, char **cause)
-{
-	const char	*cert = conf_str(conf, "tls:cert");
-	const char	*key = conf_str(conf, "tls:key");
-	struct logline	 l;
-
-	api.base = base;
-	api.max = conf_int(conf, "http:max_connections");
 	api.max_body = conf_int(conf, "http:max_body");
 	api.skew = conf_int(conf, "http:clock_skew_s");
-	api.limit[API_HANDSHAKE] = conf_int(conf, "tls:handshake_timeout_s");
-	api.limit[API_HEADERS] = conf_int(conf, "http:header_timeout_s");
-	api.limit[API_BODY] = conf_int(conf, "http:body_timeout_s");
-	api.limit[API_REPLY] = conf_int(conf, "http:header_timeout_s");
-	TAILQ_INIT(&api.pending);
-	if (api_tls_check(conf, cause) == -1)
-		return (-1);
-	if (*cert != '\0' && (api.ssl = api_ssl_new(cert, key,
-	    cause)) == NULL)
-		return (-1);
-	if ((api.http = evhttp_new(base)) == NULL) {
-		xasprintf(cause, "evhttp_new failed");
-		return (-1);
-	}
-	evhttp_set_max_body_size(api.http, api.max_body);
-	evhttp_set_max_headers_size(api.http,
-	    conf_int(conf, "http:max_headers"));
-	evhttp_set_timeout(api.http, conf_int(conf, "http:timeout_s"));
-	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_flags(api.http, EVHTTP_SERVER_LINGERING_CLOSE);
-	evhttp_set_default_content_type(api.http, "text/plain");
-	evhttp_set_gencb(api.http, api_handle, NULL);
-	evhttp_set_bevcb(api.http, api_bevcb, NULL);
-	if (api_listen(conf, cause) == -1)
-		return (-1);
-	lf_begin(&l, LOG_L_INFO, "listen");
-	lf_str(&l, "what", api.ssl != NULL ? "https" : "http");
-	lf_str(&l, "addr", api.addrstr);
-	lf_emit(&l);
-	return (0);
-}
-
-/* Close every connection and the listener. */
-void
-api_free(void)
-{
-	struct api_conn		*c;
-	struct bufferevent	*bev;
-
-	/* evhttp_free closes the listener before the connections. */
-	api.bound = NULL;
-	if (api.http != NULL)
-		evhttp_free(api.http);
-	api.http = NULL;
-	/* Connections not adopted yet: evhttp has let go of them. */
-	while ((c = TAILQ_FIRST(&api.pending)) != NULL) {
-		bev = c->bev;
-		api_conn_free(c);
-		bufferevent_decref(bev);
-	}
-	SSL_CTX_free(api.ssl);
-	api.ssl = NULL;
-}
-
-/* The bound address, "a.b.c.d:port" (for tests: port 0 picks one). */
-const char *
-api_addr(void)
-{
-	return (api.addrstr);
-}
-
-/* Connections open now. */
-int
-api_active(void)
-{
-	return (api.active);
-}
-
-/* 1 while max_connections holds the listener closed. */
-int
-api_paused(void)
-{
-	return (api.paused);
-}
-
-/*
- * evhttp wants a bufferevent for a new connection: count it, start its
- * first deadline, watch its buffers.
- */
-static struct bufferevent *
-api_bevcb(struct event_base *base, void *arg)
-{
-	static const struct timeval	 now = { 0, 0 };
-	struct bufferevent		*bev;
-	struct api_conn			*c;
-	SSL				*ssl = NULL;
-
-	if (api.ssl != NULL) {
-		if ((ssl = SSL_new(api.ssl)) == NULL)
-			fatalx("SSL_new failed");
-		bev = bufferevent_openssl_socket_new(base, -1, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (bev != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	} else
-		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		fatalx("cannot make a bufferevent");
-	c = xcalloc(1, sizeof *c);
-	c->bev = bev;
-	if ((c->deadline = evtimer_new(base, api_conn_deadline, c)) == NULL ||
-	    (c->incb = evbuffer_add_cb(bufferevent_get_input(bev),
-	    api_conn_input, c)) == NULL ||
-	    (c->outcb = evbuffer_add_cb(bufferevent_get_output(bev),
-	    api_conn_output, c)) == NULL)
-		fatalx("cannot watch a new connection");
-	strlcpy_(c->addr, "-", sizeof c->addr);
-	if (ssl != NULL)
-		SSL_set_app_data(ssl, c);
-	api_conn_enter(c, ssl != NULL ? API_HANDSHAKE : API_HEADERS);
-	TAILQ_INSERT_TAIL(&api.pending, c, entry);
-	bufferevent_incref(bev);
-	stats_conn_accepted();
-	if (event_base_once(base, -1, EV_TIMEOUT, api_conn_adopt, c,
-	    &now) == -1)
-		fatalx("event_base_once failed");
-	if (++api.active >= api.max && !api.paused) {
-		evconnlistener_disable(evhttp_bound_socket_get_listener(
-		    api.bound));
-		api.paused = 1;
-		log_warnx("max_connections (%d) reached, listener paused",
-		    api.max);
-	}
-	return (bev);
-}
-
-/*
- * One loop pass after a connection arrived: evhttp has made its
- * connection object, the callback argument of the bufferevent.  Close it
- * when its address is at max_per_addr, else hook its close callback.
- * When evhttp has already freed it (callbacks cleared), count it out.
- */
-static void
-api_conn_adopt(evutil_socket_t fd, short what, void *arg)
-{
-	struct api_conn		*c = arg;
-	struct bufferevent	*bev = c->bev;
-	bufferevent_event_cb	 eventcb = NULL;
-	struct logline		 l;
-	void			*cbarg = NULL;
-	char			*host = NULL;
-	ev_uint16_t		 port = 0;
-
-	bufferevent_getcb(bev, NULL, NULL, &eventcb, &cbarg);
-	if (eventcb == NULL || cbarg == NULL) {
-		api_conn_free(c);
-		api_conn_gone();
-		bufferevent_decref(bev);
-		return;
-	}
-	TAILQ_REMOVE(&api.pending, c, entry);
-	c->evcon = cbarg;
-	evhttp_connection_get_peer(c->evcon, &host, &port);
-	strlcpy_(c->addr, host != NULL ? host : "unknown", sizeof c->addr);
-	if (!guard_conn_open(c->addr)) {
-		lf_begin(&l, LOG_L_DEBUG, "conn_refused");
-		lf_str(&l, "addr", c->addr);
-		lf_str(&l, "reason", "max_per_addr");
-		lf_emit(&l);
-		stats_conn_closed(STATS_CLOSED_PER_ADDR);
-		evhttp_connection_free(c->evcon);
-		api_conn_free(c);
-		api_conn_gone();
-	} else {
-		c->counted = 1;
-		evhttp_connection_set_closecb(c->evcon, api_conn_closed, c);
-	}
-	bufferevent_decref(bev);
-}
-
-/* evhttp closes a connection. */
-static void
-api_conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	api_conn_free(arg);
-	api_conn_gone();
-}
-
-/*
- * Forget a connection: its deadline, its buffer callbacks (the
- * bufferevent is still there: evhttp frees it after the close callback,
- * or our reference holds it) and its address slot.
- */
-static void
-api_conn_free(struct api_conn *c)
-{
-	SSL	*ssl;
-
-	if (c->evcon == NULL)
-		TAILQ_REMOVE(&api.pending, c, entry);
-	if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL)
-		SSL_set_app_data(ssl, NULL);
-	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->incb);
-	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->outcb);
-	event_free(c->deadline);
-	if (c->counted)
-		guard_conn_close(c->addr);
-	free(c);
-}
-
-/* The name of a phase for logs. */
-static const char *
-api_phase_name(enum api_phase p)
-{
-	static const char *const names[] = {
-		[API_HANDSHAKE] = "handshake",
-		[API_HEADERS] = "headers",
-		[API_BODY] = "body",
-		[API_REPLY] = "reply",
-	};
-
-	return (p < API_PHASE_MAX ? names[p] : "unknown");
-}
-
-/* Enter a phase: its deadline starts now. */
-static void
-api_conn_enter(struct api_conn *c, enum api_phase p)
-{
-	struct timeval	tv = { api.limit[p], 0 };
-
-	c->phase = p;
-	c->eol = 0;
-	evtimer_add(c->deadline, &tv);
-}
-
-/*
- * Bytes arrived (plain text, after TLS): while in the headers, look for
- * the empty line that ends them ("\n\n" or "\n\r\n").
- */
-static void
-api_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct api_conn		*c = arg;
-	struct evbuffer_ptr	 at;
-	struct evbuffer_iovec	 v[8];
-	const unsigned char	*p;
-	size_t			 left = info->n_added, i, len;
-	int			 n, k;
-
-	if (c->phase != API_HEADERS || left == 0)
-		return;
-	/* The new bytes are the last ones (unless some were read already). */
-	if (left > evbuffer_get_length(buf))
-		left = evbuffer_get_length(buf);
-	if (evbuffer_ptr_set(buf, &at, evbuffer_get_length(buf) - left,
-	    EVBUFFER_PTR_SET) == -1)
-		return;
-	while (left > 0) {
-		n = evbuffer_peek(buf, left, &at, v, 8);
-		for (k = 0; k < n && k < 8 && left > 0; k++) {
-			p = v[k].iov_base;
-			len = v[k].iov_len < left ? v[k].iov_len : left;
-			for (i = 0; i < len; i++) {
-				if (p[i] == '\n') {
-					if (c->eol) {
-						api_conn_enter(c, API_BODY);
-						return;
-					}
-					c->eol = 1;
-				} else if (p[i] != '\r')
-					c->eol = 0;
-			}
-			left -= len;
-			evbuffer_ptr_set(buf, &at, len, EVBUFFER_PTR_ADD);
-		}
-		if (n <= 0)
-			break;
-	}
-}
-
-/*
- * Our side writes: a reply queued ends the request (its deadline); the
- * reply written starts the wait for the next request's headers.
- */
-static void
-api_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct api_conn	*c = arg;
-
-	if (info->n_added > 0 && (c->phase == API_HEADERS ||
-	    c->phase == API_BODY))
-		api_conn_enter(c, API_REPLY);
-	else if (info->n_deleted > 0 && c->phase == API_REPLY &&
-	    evbuffer_get_length(buf) == 0)
-		api_conn_enter(c, API_HEADERS);
-}
-
-/* A phase took too long: close the connection, however busy it is. */
-static void
-api_conn_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct api_conn	*c = arg;
-	struct logline	 l;
-
-	lf_begin(&l, LOG_L_DEBUG, "conn_timeout");
-	lf_str(&l, "addr", c->addr);
-	lf_str(&l, "phase", api_phase_name(c->phase));
-	lf_int(&l, "limit_s", api.limit[c->phase]);
-	lf_emit(&l);
-	if (c->evcon == NULL) {
-		/* Not adopted yet (cannot happen: that is one loop pass). */
-		api_conn_enter(c, c->phase);
-		return;
-	}
-	stats_conn_closed(STATS_CLOSED_DEADLINE);
-	evhttp_connection_free(c->evcon);	/* calls api_conn_closed */
-}
-
-/* OpenSSL's state callback: a finished handshake ends its deadline. */
-static void
-api_ssl_info(const SSL *ssl, int where, int ret)
-{
-	struct api_conn	*c;
-
-	if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
-		return;
-	c = SSL_get_app_data(ssl);
-	if (c != NULL && c->phase == API_HANDSHAKE)
-		api_conn_enter(c, API_HEADERS);
-}
-
-/* A connection is gone: count it out, resume the listener if paused. */
-static void
-api_conn_gone(void)
-{
-	api.active--;
-	if (api.paused && api.active < api.max && api.bound != NULL) {
-		evconnlistener_enable(evhttp_bound_socket_get_listener(
-		    api.bound));
-		api.paused = 0;
-		log_info("listener resumed");
-	}
+	api.max_age = conf_int(conf, "http:cache_max_age");
 }
 
 /* The method name for logs. */
@@ -611,42 +99,134 @@ api_method(struct evhttp_request *req)
 	}
 }
 
-/* Answer a refused change with its reason, and log it. */
-static void
+/*
+ * Answer a refused request with its reason (no-store), and log it.  The
+ * 404s of the key routes are not refusals: api_get answers them.
+ */
+void
 api_refuse(struct evhttp_request *req, const char *addr, const char *node,
     int code, const char *why, const char *fpr)
 {
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
 	api_text(req, code, why);
 	api_log(req, addr, node, code, why, fpr[0] != '\0' ? fpr : NULL);
+}
+
+/*
+ * Answer a change (its text already in the output buffer) with code, an
+ * optional ETag and no-store, and log it with reason and fpr.
+ */
+void
+api_done(struct evhttp_request *req, const char *addr, const char *node,
+    int code, const char *reason, const char *fpr, const char *etag)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	api_reply(req, code, "text/plain", NULL, 0, etag);
+	api_log(req, addr, node, code, reason, fpr);
+}
+
+/* Start answering a change request on node from addr. */
+void
+api_op_init(struct api_op *op, struct evhttp_request *req, const char *node,
+    const char *addr)
+{
+	memset(op, 0, sizeof *op);
+	op->req = req;
+	op->node = node;
+	op->addr = addr;
+	op->code = 400;
+}
+
+/*
+ * A PUT succeeded with op->code: answer "<fpr>\n" ("<fpr> unchanged\n"
+ * for STATS_UPLOAD_UNCHANGED) with etag, log reason, count result.
+ */
+void
+api_op_upload(struct api_op *op, const char *reason, const char *etag,
+    enum stats_upload result)
+{
+	evbuffer_add_printf(evhttp_request_get_output_buffer(op->req),
+	    "%s%s\n", op->fpr, result == STATS_UPLOAD_UNCHANGED ?
+	    " unchanged" : "");
+	api_done(op->req, op->addr, op->node, op->code, reason, op->fpr,
+	    etag);
+	stats_upload(result);
+	free(op->s.canon);
+	op->s.canon = NULL;
+}
+
+/*
+ * A change request failed: refuse it with op->code and its reason, count
+ * a refused upload if upload, release what op holds.
+ */
+void
+api_op_fail(struct api_op *op, int upload)
+{
+	api_refuse(op->req, op->addr, op->node, op->code,
+	    op->cause != NULL ? op->cause : op->why, op->fpr);
+	if (upload)
+		stats_upload(STATS_UPLOAD_REFUSED);
+	free(op->cause);
+	op->cause = NULL;
+	free(op->s.canon);
+	op->s.canon = NULL;
+}
+
+/* A storage failure of a change on node: logged, 500 "storage error". */
+void
+api_store_failed(const char *node, const char *what, char **cause,
+    int *code, const char **why)
+{
+	log_warnx("%s %s: %s", what, node, *cause);
+	free(*cause);
+	*cause = NULL;
+	*code = 500;
+	*why = "storage error";
 }
 
 /* The route of a request, a label of the request counters. */
 static enum stats_route
 api_route(struct evhttp_request *req)
 {
+	static const enum stats_route	 routes[KS_SLOT_MAX][3] = {
+		[KS_CURRENT] = { STATS_ROUTE_KEY_GET, STATS_ROUTE_KEY_PUT,
+		    STATS_ROUTE_KEY_DELETE },
+		[KS_NEXT] = { STATS_ROUTE_NEXT_GET, STATS_ROUTE_NEXT_PUT,
+		    STATS_ROUTE_NEXT_DELETE },
+		[KS_PREVIOUS] = { STATS_ROUTE_PREVIOUS_GET, STATS_ROUTE_OTHER,
+		    STATS_ROUTE_PREVIOUS_DELETE },
+	};
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*path;
+	const char		*path, *sub;
+	enum ks_slot		 slot = KS_CURRENT;
+	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
+	int			 get;
 
+	get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL)
 		return (STATS_ROUTE_OTHER);
 	if (strcmp(path, API_PREFIX) == 0 || strcmp(path, API_PREFIX "/") == 0)
-		return (evhttp_request_get_command(req) == EVHTTP_REQ_GET ||
-		    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ?
-		    STATS_ROUTE_INDEX : STATS_ROUTE_OTHER);
+		return (get ? STATS_ROUTE_INDEX : STATS_ROUTE_OTHER);
 	if (strncmp(path, API_PREFIX "/", sizeof API_PREFIX) != 0)
 		return (STATS_ROUTE_OTHER);
-	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET:
-	case EVHTTP_REQ_HEAD:
-		return (STATS_ROUTE_KEY_GET);
-	case EVHTTP_REQ_PUT:
-		return (STATS_ROUTE_KEY_PUT);
-	case EVHTTP_REQ_DELETE:
-		return (STATS_ROUTE_KEY_DELETE);
-	default:
-		return (STATS_ROUTE_OTHER);
+	if ((sub = strchr(path + sizeof API_PREFIX, '/')) != NULL) {
+		if (strcmp(sub + 1, ks_slot_name(KS_NEXT)) == 0)
+			slot = KS_NEXT;
+		else if (strcmp(sub + 1, ks_slot_name(KS_PREVIOUS)) == 0)
+			slot = KS_PREVIOUS;
+		else
+			return (STATS_ROUTE_OTHER);
 	}
+	if (get)
+		return (routes[slot][0]);
+	if (cmd == EVHTTP_REQ_PUT)
+		return (routes[slot][1]);
+	if (cmd == EVHTTP_REQ_DELETE)
+		return (routes[slot][2]);
+	return (STATS_ROUTE_OTHER);
 }
 
 /* Count and log one request's outcome (GETs at debug level). */
@@ -725,19 +305,66 @@ api_etag_match(struct evhttp_request *req, const char *etag)
 			p += 2;
 		if (*p == '*')
 			return (1);
-		if ((size_t)(end - p) >= elen && strncmp(p, etag, elen) == 0)
+		if ((size_t)(end - p) >= elen && strncmp(p, etag, elen) == 0 &&
+		    strspn(p + elen, " \t") == (size_t)(end - p) - elen)
 			return (1);
 	}
 	return (0);
 }
 
-/* Every request: rate limit, route. */
+/*
+ * 1 when the client's copy is current: If-None-Match lists etag, or,
+ * without If-None-Match, If-Modified-Since (an IMF-fixdate) is not
+ * before modified.
+ */
+static int
+api_fresh(struct evhttp_request *req, const char *etag, time_t modified)
+{
+	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
+	const char		*v, *end;
+	struct tm		 tm;
+
+	if (evhttp_find_header(h, "If-None-Match") != NULL)
+		return (api_etag_match(req, etag));
+	if ((v = evhttp_find_header(h, "If-Modified-Since")) == NULL)
+		return (0);
+	memset(&tm, 0, sizeof tm);
+	if ((end = strptime(v, API_DATE_FMT, &tm)) == NULL || *end != '\0')
+		return (0);
+	return (modified <= timegm(&tm));
+}
+
+/*
+ * The cache headers of a GET answer: Cache-Control (public, max-age:
+ * [http] cache_max_age, at most API_404_AGE for a 404), ETag and
+ * Last-Modified.
+ */
 static void
+api_cacheable(struct evhttp_request *req, int code, const char *etag,
+    time_t modified)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	struct tm		 tm;
+	char			 cc[API_CC_MAX], date[API_DATE_MAX];
+	int			 age = api.max_age;
+
+	if (code == 404 && age > API_404_AGE)
+		age = API_404_AGE;
+	snprintf(cc, sizeof cc, "public, max-age=%d", age);
+	evhttp_add_header(h, "Cache-Control", cc);
+	evhttp_add_header(h, "ETag", etag);
+	gmtime_r(&modified, &tm);
+	if (strftime(date, sizeof date, API_DATE_FMT, &tm) > 0)
+		evhttp_add_header(h, "Last-Modified", date);
+}
+
+/* Every request: rate limit, route. */
+void
 api_handle(struct evhttp_request *req, void *arg)
 {
 	struct evhttp_connection	*evcon;
 	const struct evhttp_uri		*uri;
-	const char			*path, *node, *why;
+	const char			*path;
 	char				*host = NULL;
 	ev_uint16_t			 port = 0;
 	enum evhttp_cmd_type		 cmd;
@@ -750,8 +377,7 @@ api_handle(struct evhttp_request *req, void *arg)
 	if (!guard_rate(host)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Retry-After", "1");
-		api_text(req, 429, "too many requests");
-		api_log(req, host, NULL, 429, "rate limit", NULL);
+		api_refuse(req, host, NULL, 429, "too many requests", "");
 		return;
 	}
 	uri = evhttp_request_get_evhttp_uri(req);
@@ -776,69 +402,185 @@ api_handle(struct evhttp_request *req, void *arg)
 		api_refuse(req, host, NULL, 404, "not found", "");
 		return;
 	}
-	node = path + sizeof API_PREFIX;
-	if (!ks_node_valid(node, &why)) {
-		api_refuse(req, host, NULL, 400, why, "");
-		return;
-	}
-	switch (cmd) {
-	case EVHTTP_REQ_GET:
-	case EVHTTP_REQ_HEAD:
-		api_get(req, node, host);
-		break;
-	case EVHTTP_REQ_PUT:
-		api_put(req, node, host);
-		break;
-	case EVHTTP_REQ_DELETE:
-		api_delete(req, node, host);
-		break;
-	default:
-		api_refuse(req, host, node, 405, "method not allowed", "");
-		break;
-	}
+	api_handle_key(req, path + sizeof API_PREFIX, host);
 }
 
-/* GET /v1/keys/<node> from addr: no disk I/O. */
+/* A request on /v1/keys/<rest>: the node, the slot, the method. */
 static void
-api_get(struct evhttp_request *req, const char *node, const char *addr)
+api_handle_key(struct evhttp_request *req, const char *rest,
+    const char *addr)
 {
-	const struct ks_key	*k;
+	static const char *const	 allow[KS_SLOT_MAX] = {
+		[KS_CURRENT] = "GET, HEAD, PUT, DELETE",
+		[KS_NEXT] = "GET, HEAD, PUT, DELETE",
+		[KS_PREVIOUS] = "GET, HEAD, DELETE",
+	};
+	const char			*why;
+	char				 node[KS_NODE_MAX + 1];
+	size_t				 nl = strcspn(rest, "/");
+	enum ks_slot			 slot = KS_CURRENT;
 
-	if ((k = keys_get(node)) == NULL) {
-		api_refuse(req, addr, node, 404, "unknown node", "");
+	if (nl > KS_NODE_MAX) {
+		api_refuse(req, addr, NULL, 400,
+		    "node name longer than 64 characters", "");
 		return;
 	}
-	if (api_etag_match(req, k->etag)) {
-		api_reply(req, 304, NULL, NULL, 0, k->etag);
-		api_log(req, addr, node, 304, "not modified", k->fpr);
+	memcpy(node, rest, nl);
+	node[nl] = '\0';
+	if (!ks_node_valid(node, &why)) {
+		api_refuse(req, addr, NULL, 400, why, "");
 		return;
 	}
-	api_reply(req, 200, "application/x-pem-file", k->pem, k->len,
-	    k->etag);
-	api_log(req, addr, node, 200, "key", k->fpr);
+	if (rest[nl] == '/') {
+		if (strcmp(rest + nl + 1, ks_slot_name(KS_NEXT)) == 0)
+			slot = KS_NEXT;
+		else if (strcmp(rest + nl + 1,
+		    ks_slot_name(KS_PREVIOUS)) == 0)
+			slot = KS_PREVIOUS;
+		else {
+			api_refuse(req, addr, node, 404, "not found", "");
+			return;
+		}
+	}
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		api_get(req, node, slot, addr);
+		return;
+	case EVHTTP_REQ_PUT:
+		if (slot == KS_CURRENT) {
+			api_put(req, node, addr);
+			return;
+		}
+		if (slot == KS_NEXT) {
+			rotate_put_next(req, node, addr);
+			return;
+		}
+		break;
+	case EVHTTP_REQ_DELETE:
+		rotate_delete(req, node, slot, addr);
+		return;
+	default:
+		break;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow[slot]);
+	api_refuse(req, addr, node, 405, "method not allowed", "");
+}
+
+/*
+ * GET /v1/keys/<node>[/next|/previous] from addr: no disk I/O.  The
+ * current key's answer names the next and previous keys in headers; a
+ * missing node or key is a 404 that caches may keep briefly.
+ */
+static void
+api_get(struct evhttp_request *req, const char *node, enum ks_slot slot,
+    const char *addr)
+{
+	static const char *const	 none[KS_SLOT_MAX] = {
+		[KS_CURRENT] = "unknown node",
+		[KS_NEXT] = "no next key",
+		[KS_PREVIOUS] = "no previous key",
+	};
+	struct evkeyvalq		*h;
+	const struct ks_key		*k;
+	const struct ks_pem		*p;
+	const char			*etag, *why;
+	char				 tag[KS_ETAG_MAX];
+	time_t				 modified;
+	size_t				 len;
+	int				 code;
+
+	h = evhttp_request_get_output_headers(req);
+	k = keys_get(node);
+	p = k != NULL ? k->slot[slot] : NULL;
+	if (k == NULL) {
+		keys_index(&len, &etag, &modified);
+		etag = "\"unknown\"";
+		why = none[KS_CURRENT];
+	} else if (p == NULL) {
+		etag = "\"none\"";
+		modified = k->changed[slot];
+		why = none[slot];
+	} else if (slot == KS_CURRENT) {
+		etag = k->etag;
+		modified = k->modified;
+		why = "key";
+	} else {
+		snprintf(tag, sizeof tag, "\"%s\"", p->fpr);
+		etag = tag;
+		modified = k->changed[slot];
+		why = ks_slot_name(slot);
+	}
+	code = p != NULL ? 200 : 404;
+	api_cacheable(req, code, etag, modified);
+	if (p != NULL && slot == KS_CURRENT && k->slot[KS_NEXT] != NULL)
+		evhttp_add_header(h, "X-Iaxkey-Next", k->slot[KS_NEXT]->fpr);
+	if (p != NULL && slot == KS_CURRENT && k->slot[KS_PREVIOUS] != NULL)
+		evhttp_add_header(h, "X-Iaxkey-Previous",
+		    k->slot[KS_PREVIOUS]->fpr);
+	if (api_fresh(req, etag, modified)) {
+		api_reply(req, 304, NULL, NULL, 0, NULL);
+		api_log(req, addr, node, 304, "not modified",
+		    p != NULL ? p->fpr : NULL);
+		return;
+	}
+	if (p == NULL) {
+		api_text(req, 404, why);
+		api_log(req, addr, node, 404, why, NULL);
+		return;
+	}
+	api_reply(req, 200, "application/x-pem-file", p->pem, p->len, NULL);
+	api_log(req, addr, node, 200, why, p->fpr);
 }
 
 /* GET /v1/keys from addr: the index. */
 static void
 api_index(struct evhttp_request *req, const char *addr)
 {
-	const char	*text;
+	const char	*text, *etag;
+	time_t		 modified;
 	size_t		 len;
 
-	text = keys_index(&len);
+	text = keys_index(&len, &etag, &modified);
+	api_cacheable(req, 200, etag, modified);
+	if (api_fresh(req, etag, modified)) {
+		api_reply(req, 304, NULL, NULL, 0, NULL);
+		api_log(req, addr, NULL, 304, "not modified", NULL);
+		return;
+	}
 	api_reply(req, 200, "text/plain", text, len, NULL);
 	api_log(req, addr, NULL, 200, "index", NULL);
 }
 
 /*
- * Read and check the signature headers of a request on node with body
- * (len bytes): present, well formed, timestamp within the skew.  Fills s
- * (s->canon: caller frees).  Returns 0, or the HTTP status to answer with
- * *why (static).
+ * The body of a signed request, "" when empty; NULL with *code 413 and
+ * *why when larger than max_body.
  */
-static int
+const char *
+api_body(struct evhttp_request *req, size_t *len, int *code,
+    const char **why)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
+
+	*len = evbuffer_get_length(in);
+	if ((long long)*len > api.max_body) {
+		*code = 413;
+		*why = "body too large";
+		return (NULL);
+	}
+	return (*len > 0 ? (const char *)evbuffer_pullup(in, -1) : "");
+}
+
+/*
+ * Read and check the signature headers of a request on resource with
+ * body (len bytes): present, well formed, timestamp within the skew.
+ * Fills s (s->canon: caller frees).  Returns 0, or the HTTP status to
+ * answer with *why (static).
+ */
+int
 api_sig_parse(struct evhttp_request *req, const char *method,
-    const char *node, const void *body, size_t len, struct api_sig *s,
+    const char *resource, const void *body, size_t len, struct api_sig *s,
     const char **why)
 {
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
@@ -874,19 +616,39 @@ api_sig_parse(struct evhttp_request *req, const char *method,
 		return (401);
 	}
 	rsakey_sha256_hex(body, len, hex);
-	xasprintf(&s->canon, "%s\n%s\n%lld\n%s\n%s", method, node, s->ts,
+	xasprintf(&s->canon, "%s\n%s\n%lld\n%s\n%s", method, resource, s->ts,
 	    s->nonce, hex);
 	return (0);
+}
+
+/*
+ * 1 if sig (a header's value, maybe NULL) signs s's string by the key
+ * pem (len bytes).
+ */
+int
+api_sig_verify(const char *pem, size_t len, const struct api_sig *s,
+    const char *sig)
+{
+	char	*cause = NULL;
+
+	if (sig == NULL || strlen(sig) > API_SIG_MAX)
+		return (0);
+	if (rsakey_verify(pem, len, s->canon, strlen(s->canon), sig,
+	    &cause) == -1) {
+		free(cause);
+		return (0);
+	}
+	return (1);
 }
 
 /*
  * Accept the nonce and timestamp of a signed request on node once it is
  * authorised (so nobody else can fill the replay cache or burn a nonce):
  * not in the replay cache, and newer than the node's last accepted
- * request (keys_seen, kept in the store: no replay after a restart
- * either).  0, or -1 with *code and *why (static).
+ * request on any of its routes (keys_seen, kept in the store: no replay
+ * after a restart either).  0, or -1 with *code and *why (static).
  */
-static int
+int
 api_sig_accept(const char *node, struct api_sig *s, int *code,
     const char **why)
 {
@@ -909,204 +671,145 @@ api_sig_accept(const char *node, struct api_sig *s, int *code,
 	return (-1);
 }
 
-/* PUT /v1/keys/<node>: register or replace a key. */
+/*
+ * Check an enrolment or operator token of op's node (never logged): 0,
+ * or -1 with op->code 403 and the reason.
+ */
+int
+api_op_token(struct api_op *op, const char *token)
+{
+	op->why = "bad enrolment token";
+	if (strlen(token) <= KS_TOKEN_MAX &&
+	    keys_token_check(op->node, token, &op->why))
+		return (0);
+	op->code = 403;
+	return (-1);
+}
+
+/*
+ * Read the uploaded key of a PUT on resource: the body (a PEM public key,
+ * validated), the signature headers, the signature by that key.  Fills u
+ * (u->fpr is op->fpr) and op->s.  0, or -1 with op->code and the reason.
+ */
+int
+api_op_key(struct api_op *op, const char *resource, struct ks_upload *u)
+{
+	struct rsakey_info	info;
+
+	if ((u->pem = api_body(op->req, &u->len, &op->code,
+	    &op->why)) == NULL)
+		return (-1);
+	if (u->len == 0) {
+		op->code = 400;
+		op->why = "empty body: expected a PEM public key";
+		return (-1);
+	}
+	if ((op->code = api_sig_parse(op->req, "PUT", resource, u->pem,
+	    u->len, &op->s, &op->why)) != 0)
+		return (-1);
+	if (rsakey_pub_validate(u->pem, u->len, api.max_body, &info,
+	    &op->cause) == -1) {
+		op->code = 400;
+		return (-1);
+	}
+	strlcpy_(op->fpr, info.fingerprint, sizeof op->fpr);
+	u->fpr = op->fpr;
+	if (!api_sig_verify(u->pem, u->len, &op->s, op->s.sig)) {
+		op->code = 401;
+		op->why = "signature does not verify with the uploaded key";
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * PUT /v1/keys/<node>: register (a token), or, signed by the current
+ * key too, promote the staged next key (the body is that key), answer
+ * unchanged (the body is the current key: a promotion resent), or
+ * replace (any other key: the next and previous keys are dropped).
+ */
 static void
 api_put(struct evhttp_request *req, const char *node, const char *addr)
 {
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
-	struct evbuffer		*in;
 	const struct ks_key	*cur;
-	struct rsakey_info	 info;
-	struct api_sig		 s;
-	const char		*why = NULL, *token, *cursig, *action, *auth;
-	const char		*body;
-	char			*cause = NULL, fpr[80];
-	size_t			 len;
-	int			 code;
+	const struct ks_pem	*prev;
+	struct ks_upload	 u;
+	struct api_op		 op;
+	const char		*token, *cursig, *action;
+	enum stats_upload	 result;
+	int			 rc;
 
-	in = evhttp_request_get_input_buffer(req);
-	len = evbuffer_get_length(in);
-	memset(&s, 0, sizeof s);
-	fpr[0] = '\0';
-	if ((long long)len > api.max_body) {
-		code = 413;
-		why = "body too large";
+	api_op_init(&op, req, node, addr);
+	if (api_op_key(&op, node, &u) == -1)
 		goto fail;
-	}
-	if (len == 0) {
-		code = 400;
-		why = "empty body: expected a PEM public key";
-		goto fail;
-	}
-	body = (const char *)evbuffer_pullup(in, -1);
-	if ((code = api_sig_parse(req, "PUT", node, body, len, &s,
-	    &why)) != 0)
-		goto fail;
-	if (rsakey_pub_validate(body, len, api.max_body, &info,
-	    &cause) == -1) {
-		code = 400;
-		goto fail;
-	}
-	strlcpy_(fpr, info.fingerprint, sizeof fpr);
-	if (rsakey_verify(body, len, s.canon, strlen(s.canon), s.sig,
-	    &cause) == -1) {
-		free(cause);
-		cause = NULL;
-		code = 401;
-		why = "signature does not verify with the uploaded key";
-		goto fail;
-	}
 	if ((cur = keys_get(node)) != NULL) {
 		cursig = evhttp_find_header(h, "X-Iaxkey-Current-Signature");
+		prev = cur->slot[KS_PREVIOUS];
 		if (cursig == NULL) {
-			code = 403;
-			why = "replacing a key needs "
+			op.code = 403;
+			op.why = "replacing a key needs "
 			    "X-Iaxkey-Current-Signature";
 			goto fail;
 		}
-		if (strlen(cursig) > API_SIG_MAX ||
-		    rsakey_verify(cur->pem, cur->len, s.canon,
-		    strlen(s.canon), cursig, &cause) == -1) {
-			free(cause);
-			cause = NULL;
-			code = 403;
-			why = "not signed by the currently registered key";
+		/*
+		 * A promotion resent after it succeeded is signed by the key
+		 * that is now the previous one: the same answer, unchanged.
+		 */
+		if (!api_sig_verify(cur->slot[KS_CURRENT]->pem,
+		    cur->slot[KS_CURRENT]->len, &op.s, cursig) &&
+		    (strcmp(cur->slot[KS_CURRENT]->fpr, op.fpr) != 0 ||
+		    prev == NULL ||
+		    !api_sig_verify(prev->pem, prev->len, &op.s, cursig))) {
+			op.code = 403;
+			op.why = "not signed by the currently registered key";
 			goto fail;
 		}
-		action = "replace";
-		auth = "key+current";
-		code = 200;
+		op.code = 200;
 	} else {
 		token = evhttp_find_header(h, "X-Iaxkey-Token");
 		if (token == NULL) {
-			code = 403;
-			why = "first registration needs X-Iaxkey-Token";
+			op.code = 403;
+			op.why = "first registration needs X-Iaxkey-Token";
 			goto fail;
 		}
-		if (strlen(token) > KS_TOKEN_MAX ||
-		    !keys_token_check(node, token, &why)) {
-			if (why == NULL)
-				why = "bad enrolment token";
-			code = 403;
+		if (api_op_token(&op, token) == -1)
 			goto fail;
-		}
-		action = "register";
-		auth = "key+token";
-		code = 201;
+		op.code = 201;
 	}
-	if (api_sig_accept(node, &s, &code, &why) == -1)
+	if (api_sig_accept(node, &op.s, &op.code, &op.why) == -1)
 		goto fail;
-	if (cur != NULL && strcmp(cur->fpr, info.fingerprint) == 0) {
-		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-		    "%s unchanged\n", cur->fpr);
-		api_reply(req, 200, "text/plain", NULL, 0, cur->etag);
-		api_log(req, addr, node, 200, "unchanged", fpr);
-		stats_upload(STATS_UPLOAD_UNCHANGED);
-		free(s.canon);
+	if (cur != NULL && strcmp(cur->slot[KS_CURRENT]->fpr, op.fpr) == 0) {
+		api_op_upload(&op, "unchanged", cur->etag,
+		    STATS_UPLOAD_UNCHANGED);
 		return;
 	}
-	if (keys_put(node, body, len, &info, action, auth, addr,
-	    &cause) == -1) {
-		log_warnx("store %s: %s", node, cause);
-		free(cause);
-		cause = NULL;
-		code = 500;
-		why = "storage error";
-		goto fail;
-	}
-	if (code == 201 && keys_token_consume(node, &cause) == -1) {
-		log_warnx("token of %s not removed: %s", node, cause);
-		free(cause);
-		cause = NULL;
-	}
-	cur = keys_get(node);
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s\n",
-	    cur->fpr);
-	api_reply(req, code, "text/plain", NULL, 0, cur->etag);
-	api_log(req, addr, node, code, action, fpr);
-	stats_upload(code == 201 ? STATS_UPLOAD_REGISTERED :
-	    STATS_UPLOAD_REPLACED);
-	free(s.canon);
-	return;
-
-fail:
-	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
-	stats_upload(STATS_UPLOAD_REFUSED);
-	free(cause);
-	free(s.canon);
-}
-
-/* DELETE /v1/keys/<node>: revoke, by the current key or a token. */
-static void
-api_delete(struct evhttp_request *req, const char *node, const char *addr)
-{
-	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
-	struct evbuffer		*in;
-	const struct ks_key	*cur;
-	struct api_sig		 s;
-	const char		*why = NULL, *token, *auth, *body;
-	char			*cause = NULL, fpr[80];
-	size_t			 len;
-	int			 code;
-
-	in = evhttp_request_get_input_buffer(req);
-	len = evbuffer_get_length(in);
-	memset(&s, 0, sizeof s);
-	fpr[0] = '\0';
-	if ((cur = keys_get(node)) == NULL) {
-		code = 404;
-		why = "unknown node";
-		goto fail;
-	}
-	strlcpy_(fpr, cur->fpr, sizeof fpr);
-	body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
-	if ((token = evhttp_find_header(h, "X-Iaxkey-Token")) != NULL) {
-		if (strlen(token) > KS_TOKEN_MAX ||
-		    !keys_token_check(node, token, &why)) {
-			if (why == NULL)
-				why = "bad token";
-			code = 403;
-			goto fail;
-		}
-		auth = "token";
+	if (cur == NULL) {
+		action = "register";
+		result = STATS_UPLOAD_REGISTERED;
+		rc = keys_register(node, &u, "key+token", addr, &op.cause);
+	} else if (cur->slot[KS_NEXT] != NULL &&
+	    strcmp(cur->slot[KS_NEXT]->fpr, op.fpr) == 0) {
+		action = "promote";
+		result = STATS_UPLOAD_PROMOTED;
+		rc = keys_promote(node, "key+current", addr, &op.cause);
 	} else {
-		if ((code = api_sig_parse(req, "DELETE", node, body, len, &s,
-		    &why)) != 0)
-			goto fail;
-		if (rsakey_verify(cur->pem, cur->len, s.canon,
-		    strlen(s.canon), s.sig, &cause) == -1) {
-			free(cause);
-			cause = NULL;
-			code = 401;
-			why = "not signed by the currently registered key";
-			goto fail;
-		}
-		if (api_sig_accept(node, &s, &code, &why) == -1)
-			goto fail;
-		auth = "key";
+		action = "replace";
+		result = STATS_UPLOAD_REPLACED;
+		rc = keys_replace(node, &u, "key+current", addr, &op.cause);
 	}
-	if (keys_delete(node, auth, addr, &cause) == -1) {
-		log_warnx("revoke %s: %s", node, cause);
-		free(cause);
-		cause = NULL;
-		code = 500;
-		why = "storage error";
+	if (rc == -1) {
+		api_store_failed(node, action, &op.cause, &op.code, &op.why);
 		goto fail;
 	}
-	if (token != NULL && keys_token_consume(node, &cause) == -1) {
-		log_warnx("token of %s not removed: %s", node, cause);
-		free(cause);
-		cause = NULL;
+	if (op.code == 201 && keys_token_consume(node, &op.cause) == -1) {
+		log_warnx("token of %s not removed: %s", node, op.cause);
+		free(op.cause);
+		op.cause = NULL;
 	}
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-	    "revoked %s\n", fpr);
-	api_reply(req, 200, "text/plain", NULL, 0, NULL);
-	api_log(req, addr, node, 200, "revoke", fpr);
-	free(s.canon);
+	api_op_upload(&op, action, keys_get(node)->etag, result);
 	return;
 
 fail:
-	api_refuse(req, addr, node, code, cause != NULL ? cause : why, fpr);
-	free(cause);
-	free(s.canon);
+	api_op_fail(&op, 1);
 }

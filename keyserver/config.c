@@ -48,6 +48,9 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 	{ "http:max_nonces", CONF_INT, 10, 10000000, "100000",
 	  .help = "Nonces of authorised requests kept (2 x clock_skew_s "
 	  "each); full: 503." },
+	{ "http:cache_max_age", CONF_INT, 0, 86400, "60",
+	  .help = "max-age in seconds of the Cache-Control of key and index "
+	  "answers (404s: at most 10)." },
 
 	/* [tls] */
 	{ "tls:cert", CONF_PATH, .def = "", .flags = E,
@@ -59,7 +62,8 @@ const struct conf_spec iaxkey_server_conf_spec[] = {
 
 	/* [store] */
 	{ "store:dir", CONF_PATH, .def = "/var/lib/iaxkey-server",
-	  .help = "Key directory: <node>.pub, tokens/ (hashes only)." },
+	  .help = "Key directory: <node>.pub, next/, previous/, tokens/ "
+	  "(hashes only), seen/." },
 	{ "store:audit_log", CONF_PATH, .def = "", .flags = E,
 	  .help = "Append-only audit log; empty: <dir>/audit.log." },
 

@@ -59,7 +59,7 @@ signal_cb(evutil_socket_t sig, short events, void *arg)
 	case SIGINT:
 		lf_begin(&l, LOG_L_INFO, "shutdown");
 		lf_str(&l, "signal", sig == SIGTERM ? "TERM" : "INT");
-		lf_int(&l, "active", api_active());
+		lf_int(&l, "active", conn_active());
 		lf_emit(&l);
 		event_base_loopexit(ks_base, NULL);
 		break;
@@ -134,7 +134,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	conf = conf_load(path, iaxkey_server_conf_spec, &cause);
-	if (conf == NULL || api_tls_check(conf, &cause) == -1) {
+	if (conf == NULL || conn_tls_check(conf, &cause) == -1) {
 		fprintf(stderr, "iaxkey-server: %s\n", cause);
 		free(cause);
 		conf_free(conf);
@@ -164,7 +164,8 @@ main(int argc, char **argv)
 	if (keys_init(conf, &cause) == -1)
 		fatalx("%s", cause);
 	guard_init(conf);
-	if (api_init(ks_base, conf, &cause) == -1)
+	api_init(conf);
+	if (conn_init(ks_base, conf, &cause) == -1)
 		fatalx("%s", cause);
 	if (stats_serve(ks_base, conf, &cause) == -1)
 		fatalx("metrics:listen: %s", cause);
@@ -183,7 +184,7 @@ main(int argc, char **argv)
 	event_base_dispatch(ks_base);
 
 	stats_serve_stop();
-	api_free();
+	conn_free();
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(sigev[i]);
 	guard_free();

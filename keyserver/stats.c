@@ -25,6 +25,11 @@ static const char *const stats_route_names[] = {
 	[STATS_ROUTE_KEY_GET] = "key_get",
 	[STATS_ROUTE_KEY_PUT] = "key_put",
 	[STATS_ROUTE_KEY_DELETE] = "key_delete",
+	[STATS_ROUTE_NEXT_GET] = "next_get",
+	[STATS_ROUTE_NEXT_PUT] = "next_put",
+	[STATS_ROUTE_NEXT_DELETE] = "next_delete",
+	[STATS_ROUTE_PREVIOUS_GET] = "previous_get",
+	[STATS_ROUTE_PREVIOUS_DELETE] = "previous_delete",
 	[STATS_ROUTE_OTHER] = "other",
 };
 _Static_assert(sizeof stats_route_names / sizeof *stats_route_names ==
@@ -33,6 +38,8 @@ _Static_assert(sizeof stats_route_names / sizeof *stats_route_names ==
 static const char *const stats_upload_names[] = {
 	[STATS_UPLOAD_REGISTERED] = "registered",
 	[STATS_UPLOAD_REPLACED] = "replaced",
+	[STATS_UPLOAD_PROMOTED] = "promoted",
+	[STATS_UPLOAD_STAGED] = "staged",
 	[STATS_UPLOAD_UNCHANGED] = "unchanged",
 	[STATS_UPLOAD_REFUSED] = "refused",
 };
@@ -187,7 +194,7 @@ stats_page(metrics_out out, void *arg, void *unused)
 	    "replay cache (http max_nonces); full: 503.");
 	stats_line(out, arg, "iaxkey_server_replay_nonces_capacity %zu", cap);
 	stats_meta(out, arg, "connections", "gauge", "Connections open.");
-	stats_line(out, arg, "iaxkey_server_connections %d", api_active());
+	stats_line(out, arg, "iaxkey_server_connections %d", conn_active());
 	stats_meta(out, arg, "connections_accepted_total", "counter",
 	    "Connections accepted.");
 	stats_line(out, arg, "iaxkey_server_connections_accepted_total %llu",
@@ -199,7 +206,7 @@ stats_page(metrics_out out, void *arg, void *unused)
 		    "reason=\"%s\"} %llu", stats_closed_names[r], st.closed[r]);
 	stats_meta(out, arg, "listener_paused", "gauge", "1 while "
 	    "max_connections holds the listener closed.");
-	stats_line(out, arg, "iaxkey_server_listener_paused %d", api_paused());
+	stats_line(out, arg, "iaxkey_server_listener_paused %d", conn_paused());
 }
 
 /* Start the /metrics endpoint after [metrics]; 0 or -1 with *cause. */

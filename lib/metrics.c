@@ -545,6 +545,9 @@ metrics_handle(struct evhttp_request *req, void *arg)
 	struct logline			 l;
 	char				 host[ADDR_STR_MAX];
 
+	/* Counters of this instant: no cache may keep them. */
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
 	if ((evcon = evhttp_request_get_connection(req)) != NULL)
 		sa = evhttp_connection_get_addr(evcon);
 	if (sa == NULL || !metrics_allowed(&m->allow, sa)) {

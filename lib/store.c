@@ -60,6 +60,16 @@ static const char store_migrate_2[] =
 	" AND fingerprint IS NOT NULL AND pem IS NOT NULL;";
 
 /*
+ * The node's own planned key rotation (agi/rotate.c): at most one row,
+ * id 1.  Kept apart from store_schema so that it reads as its own change.
+ */
+static const char store_schema_rotation[] =
+	"CREATE TABLE IF NOT EXISTS rotation ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1), step TEXT NOT NULL,"
+	" old_fpr TEXT NOT NULL, next_fpr TEXT NOT NULL,"
+	" t_step INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);";
+
+/*
  * The database holds secrets: make it and its -wal and -shm files 0600
  * whatever the umask.  SQLite gives the -wal and -shm files it creates the
  * mode of the database file, so creating that one 0600 first is enough
@@ -135,6 +145,7 @@ store_open(const char *path, char **cause)
 	    store_exec(st, "PRAGMA synchronous=NORMAL", NULL) == -1 ||
 	    store_begin(st, NULL) == -1 ||
 	    store_exec(st, store_schema, NULL) == -1 ||
+	    store_exec(st, store_schema_rotation, NULL) == -1 ||
 	    (version < 2 && store_exec(st, store_migrate_2, NULL) == -1) ||
 	    store_exec(st, "PRAGMA user_version=" STORE_VERSION_S, NULL) ==
 	    -1 || store_commit(st, NULL) == -1) {

@@ -331,7 +331,7 @@ test_fixed_keys(void)
 		"daemon:user", "daemon:group", "daemon:allow_root",
 		"daemon:pid_file",
 		"inbound:max_unknown", "inbound:unknown_ttl",
-		"inbound:unknown_fetches", NULL
+		"inbound:unknown_fetches", "node:rotate_grace", NULL
 	};
 	static const char *const secrets[] = {
 		"admin:password", "asterisk:ami_secret",

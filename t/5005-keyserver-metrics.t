@@ -29,8 +29,9 @@ test_expect 'the idle page: 200, content type, zeros written' '
 	curl -s -D head -o page "http://127.0.0.1:$METRICS_PORT/metrics" &&
 	head -n 1 head | grep -q "^HTTP/1.1 200" &&
 	grep -qi "^content-type: text/plain; version=0.0.4; charset=utf-8" head &&
+	grep -qi "^cache-control: no-store" head &&
 	[ "$(val "iaxkey_server_build_info{version=\"0.1\"}")" = 1 ] &&
-	[ "$(grep -c "^iaxkey_server_http_requests_total{" page)" = 20 ] &&
+	[ "$(grep -c "^iaxkey_server_http_requests_total{" page)" = 40 ] &&
 	[ "$(grep -c "^iaxkey_server_rejections_total{" page)" = 11 ] &&
 	[ "$(val iaxkey_server_keys)" = 0 ] &&
 	[ "$(val iaxkey_server_replay_nonces_capacity)" = 100000 ]

@@ -11,12 +11,6 @@ conf() {
 	    iaxkeyd_conf </dev/null
 }
 
-# The fingerprint of the public half of a private key file.
-key_fpr() {
-	echo "sha256:$(openssl pkey -in "$1" -pubout -outform DER 2>/dev/null |
-	    sha256sum | cut -d" " -f1)"
-}
-
 # Tests that need the real key server are skipped without it.
 HAVE_KS=
 if [ -x "$KSRV" ]; then
@@ -96,7 +90,7 @@ test_expect 'key upload with the server unreachable: error, state says so' '
 '
 
 test_expect 'key rotate with the server unreachable: old pair kept, no .new' '
-	adm "key rotate" >out &&
+	adm "key rotate now" >out &&
 	grep -q "^ERR rotate failed: key server: " out &&
 	grep -q "^  old         $(fingerprint p0) (still in use)$" out &&
 	cmp "$KEY" k0 && cmp "$PUB" p0 &&
@@ -129,7 +123,7 @@ ks_test 'key upload again: accepted as unchanged (200)' '
 ks_test 'key rotate refused by the server (401): old pair kept, no .new' '
 	conf "upload_url = $KSRV_URL/v1/keys/othernode" &&
 	adm "reload config" >/dev/null &&
-	adm "key rotate" >out &&
+	adm "key rotate now" >out &&
 	grep -q "^ERR rotate failed: key server: HTTP 401: " out &&
 	! grep -q "new files" out &&
 	cmp "$KEY" k0 && cmp "$PUB" p0 &&
@@ -139,7 +133,7 @@ ks_test 'key rotate refused by the server (401): old pair kept, no .new' '
 ks_test 'key rotate end to end: server, key_dir, res_crypto reload' '
 	conf "" && adm "reload config" >/dev/null &&
 	old=$(fingerprint "$PUB") &&
-	adm "key rotate" >out &&
+	adm "key rotate now" >out &&
 	tail -n 1 out | grep -q "^OK$" &&
 	new=$(fingerprint "$PUB") && [ "$new" != "$old" ] &&
 	[ "$(key_fpr "$KEY")" = "$new" ] &&
@@ -159,7 +153,7 @@ ks_test 'key rotate end to end: server, key_dir, res_crypto reload' '
 test_expect 'leftover .key.new blocks key rotate; key show reports it' '
 	cp "$KEY" k1 && cp "$PUB" p1 &&
 	cp "$KEY" "$KEY.new" &&
-	adm "key rotate" "key show" >out &&
+	adm "key rotate now" "key show" >out &&
 	grep -q "^ERR .*testnode.key.new is left over" out &&
 	grep -q "^  leftover    " out &&
 	cmp "$KEY" k1 && cmp "$PUB" p1 && rm -f "$KEY.new"
@@ -176,7 +170,7 @@ ks_test 'a crash between the renames is finished by the next upload' '
 test_expect 'key <node> still shows other nodes; help lists the commands' '
 	adm "key othernode" "help key" >out &&
 	grep -q "^ERR no such key$" out &&
-	grep -q "^  key rotate$" out && grep -q "^  key <node>$" out
+	grep -q "^  key rotate \[now|cancel\]$" out && grep -q "^  key <node>$" out
 '
 
 ks_test 'neither the token nor a signature is logged' '

@@ -170,7 +170,9 @@ nset() { eval "N_${1}_$2=\$3"; }
 # Make node $1 on the Asterisk root $2 (in $E2E_RUN/$E2E_TAG/$1: tests set
 # E2E_TAG to the version when they run a story per build).  Shaped by IKD_RELOAD (agi), IKD_MODE
 # (config), IKD_INKEYS (shared), IKD_USER, IKD_RSA_USER, IKD_MIN_REFETCH,
-# IKD_MAX_SESSIONS, IKD_AGI_EXTRA ([agi] lines), IKD_EXTRA ([inbound] lines).
+# IKD_MAX_SESSIONS, IKD_AGI_EXTRA ([agi] lines), IKD_EXTRA ([inbound] lines),
+# IKD_NODE_EXTRA ([node] lines), IKD_KS_URL (the [keyserver] url list; the
+# key server's by default) and IKD_KS_EXTRA ([keyserver] lines).
 node_new() {
 	local n=$1 root=$2 d=$E2E_RUN/${E2E_TAG:+$E2E_TAG/}$1
 	# A node of the same name from an earlier story: stopped, forgotten.
@@ -251,6 +253,7 @@ level = debug
 syslog = no
 [node]
 name = $(nv "$n" name)
+${IKD_NODE_EXTRA:-}
 [asterisk]
 config_dir = $d/etc
 key_dir = $d/keys
@@ -265,8 +268,9 @@ db = $d/state.db
 user =
 allow_root = yes
 [keyserver]
-url = ${KSRV_URL:-http://127.0.0.1:1}/v1/keys/{node}
+url = ${IKD_KS_URL:-${KSRV_URL:-http://127.0.0.1:1}/v1/keys/{node}}
 allow_http = yes
+${IKD_KS_EXTRA:-}
 timeout_ms = 3000
 enroll_token = $(nv "$n" token)
 [outbound]
@@ -491,6 +495,21 @@ call() {
 	CALL_ANS=$(grep "app_verbose.c: E2E answered exten=$far " \
 	    "$td/log/full" | tail -n 1)
 	return 0
+}
+
+# Send the console commands $2... to node $1's iaxkeyd; print the replies.
+console() {
+	local n=$1
+	shift
+	printf '%s\n' "$@" quit |
+	    timeout 30 nc -N 127.0.0.1 "$(nv "$n" admin)"
+}
+
+# The first 12 hex digits of the key file $1's fingerprint, or "-".
+key_short() {
+	[ -f "$1" ] || { echo -; return 0; }
+	openssl pkey -pubin -in "$1" -outform DER 2>/dev/null | sha256sum |
+	    cut -c1-12
 }
 
 # The field $1 of marker line $2 (key=value words).

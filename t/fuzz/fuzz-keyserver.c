@@ -1,13 +1,15 @@
 /*
  * fuzz-keyserver: raw bytes on a connection to iaxkey-server's HTTP
  * listener: evhttp's request parsing, then the /v1/keys handlers of
- * keyserver/api.c (routing, node names, If-None-Match, the signature
- * headers, body limits, PEM validation of an upload, signature checks,
- * enrolment tokens) against a store holding one key (node-a) and one
- * token (node-b).  The server runs in this process on its own event
- * base, listening on 127.0.0.1 with a port of its choice; each input is
- * one connection that sends the bytes, shuts its write side and reads
- * until the server closes.  Several requests may be pipelined.
+ * keyserver/api.c and rotate.c (routing, node names, If-None-Match and
+ * If-Modified-Since, the signature headers, body limits, PEM validation
+ * of an upload, signature checks, enrolment tokens, the next and
+ * previous key routes) against a store holding one key (node-a) with a
+ * staged next key, and one token (node-b).  The server runs in this
+ * process on its own event base, listening on 127.0.0.1 with a port of
+ * its choice; each input is one connection that sends the bytes, shuts
+ * its write side and reads until the server closes.  Several requests
+ * may be pipelined.
  *
  * "@NOW@" in the input becomes the current time in unix seconds, so
  * that a timestamp header can fall inside the allowed clock skew and
@@ -46,6 +48,16 @@ static const char ks_pub_a[] =
     "PGywoBPDPPmFbw++X5SAMnt6ntDJLj207JwMwD3NjfIlzTpJRnSQ7ydMIGMvoPmK\n"
     "rl4U0rDFNyKiSbszi/JIsUoz8vcfBARdhSchTb+d7+0NwbWhAWb8CfQOd+o4SQ7r\n"
     "SzKCDPSIgKcG1aVbTwIDAQAB\n"
+    "-----END PUBLIC KEY-----\n"
+    ;
+
+/* node-a's staged next key. */
+static const char ks_pub_a_next[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDCwzvKTeHL7cy8Wq9Ai/drA8os\n"
+    "Ta7PoJevA3HaOfrIVgYzl3nIGtzc3mVHGJz2qZgBeH1jYxilCFTa6WS4eNVUZuIj\n"
+    "YUPJApfVC0ThkIoxkhlBnlyXaBotpxP1DHydWkC9WkzHecDDpBGFq9wjEXSioFR8\n"
+    "xWhntipn+PbSUYyW5QIDAQAB\n"
     "-----END PUBLIC KEY-----\n"
     ;
 
@@ -105,20 +117,28 @@ ks_setup(void)
 	xasprintf(&text, "%s/node-a.pub", store);
 	fuzz_write(text, ks_pub_a, sizeof ks_pub_a - 1, 0644);
 	free(text);
+	xasprintf(&text, "%s/next", store);
+	if (mkdir(text, 0755) == -1)
+		abort();
+	free(text);
+	xasprintf(&text, "%s/next/node-a.pub", store);
+	fuzz_write(text, ks_pub_a_next, sizeof ks_pub_a_next - 1, 0644);
+	free(text);
 	free(store);
 	if (log_open("iaxkey-server", 0, NULL, 0, &cause) == -1)
 		abort();
 	log_set_hook(ks_log_hook, NULL);
+	api_init(ks.conf);
 	if ((ks.base = event_base_new()) == NULL ||
 	    keys_init(ks.conf, &cause) == -1 ||
 	    keys_token_add(ks.conf, "node-b", &token, &cause) == -1 ||
 	    guard_init(ks.conf) == -1 ||
-	    api_init(ks.base, ks.conf, &cause) == -1) {
+	    conn_init(ks.base, ks.conf, &cause) == -1) {
 		fprintf(stderr, "key server: %s\n", cause);
 		abort();
 	}
 	free(token);
-	addr = api_addr();
+	addr = conn_addr();
 	memset(&ks.sin, 0, sizeof ks.sin);
 	ks.sin.sin_family = AF_INET;
 	ks.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -331,6 +331,12 @@ fingerprint() {
 	    sha256sum | cut -d" " -f1)"
 }
 
+# The fingerprint of the public half of a private key file.
+key_fpr() {
+	echo "sha256:$(openssl pkey -in "$1" -pubout -outform DER 2>/dev/null |
+	    sha256sum | cut -d" " -f1)"
+}
+
 # The admin console, for the 4xxx and 51xx tests.
 
 # Write the configuration with the [admin] section on stdin (any other goes).

@@ -10,7 +10,8 @@
 #   ks_req METHOD NODE BODY KEY [CURKEY]
 #                          a signed request; prints the HTTP status, the
 #                          body goes to $T_DIR/resp, headers to resp.h.
-#                          TOKEN, TS, NONCE, SIGNODE, SIG override/add.
+#                          TOKEN, TS, NONCE, SIGNODE, SIG, CURSIG
+#                          override/add.
 #   slow_cut KIND N PHASE  N slow clients of t/helper/slowhttp -m KIND
 #                          (bounded: 60 s) must all be closed by the
 #                          server, N conn_timeout lines for PHASE logged
@@ -131,9 +132,9 @@ ks_req() {
 		    "$r_signode" "$r_ts" "$r_nonce" "$r_body" "$r_key")}"
 	fi
 	if [ -n "$r_cur" ]; then
-		set -- "$@" -H "X-Iaxkey-Current-Signature: $(ks_sign \
+		set -- "$@" -H "X-Iaxkey-Current-Signature: ${CURSIG:-$(ks_sign \
 		    "$r_method" "$r_signode" "$r_ts" "$r_nonce" "$r_body" \
-		    "$r_cur")"
+		    "$r_cur")}"
 	fi
 	if [ -n "${TOKEN:-}" ]; then
 		set -- "$@" -H "X-Iaxkey-Token: $TOKEN"
