@@ -510,13 +510,13 @@ http_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 		end--;
 	len = end - p;
 	if (nl == 4 && strncasecmp(buf, "ETag", 4) == 0) {
-		req->has_etag = 0;
-		if (len == 0 || len > HTTP_ETAG_MAX || !http_clean(p, len))
-			return (n);	/* ignored, not an error */
-		memcpy(req->etag, p, len);
-		req->etag[len] = '\0';
-		req->has_etag = 1;
-		return (n);
+		/* A bad one is ignored, not an error. */
+		req->has_etag = len > 0 && len <= HTTP_ETAG_MAX &&
+		    http_clean(p, len);
+		if (req->has_etag) {
+			memcpy(req->etag, p, len);
+			req->etag[len] = '\0';
+		}
 	}
 	for (i = 0; i < req->ncap; i++) {
 		if (strlen(req->capname[i]) != nl ||

@@ -63,6 +63,8 @@ struct res {
 	size_t		 len;
 	char		 etag[HTTP_ETAG_MAX + 1];
 	int		 has_etag;
+	char		 cap[HTTP_CAPTURE_MAX][HTTP_CAPTURE_VALUE_MAX + 1];
+	int		 has_cap[HTTP_CAPTURE_MAX];
 	char		 error[CURL_ERROR_SIZE + 64];
 	int		 has_error;
 	long		 ms;
@@ -156,6 +158,7 @@ done_cb(void *arg, const struct http_resp *resp)
 {
 	struct res	*r = arg;
 	char		*cause = NULL;
+	int		 i;
 
 	if (in_request || !in_run) {
 		bad_context++;
@@ -171,6 +174,11 @@ done_cb(void *arg, const struct http_resp *resp)
 	r->has_etag = resp->etag != NULL;
 	strlcpy_(r->etag, resp->etag != NULL ? resp->etag : "",
 	    sizeof r->etag);
+	for (i = 0; i < HTTP_CAPTURE_MAX; i++) {
+		r->has_cap[i] = resp->captured[i] != NULL;
+		strlcpy_(r->cap[i], resp->captured[i] != NULL ?
+		    resp->captured[i] : "", sizeof r->cap[i]);
+	}
 	r->has_error = resp->error != NULL;
 	strlcpy_(r->error, resp->error != NULL ? resp->error : "",
 	    sizeof r->error);
@@ -540,6 +548,51 @@ localhost_v4(void)
 	}
 	freeaddrinfo(res);
 	return (found);
+}
+
+/* Named response headers: captured, case-insensitive; bad names refused. */
+static void
+t_capture(void)
+{
+	static const char *const cap[] = { "x-iaxkey-next",
+	    "X-Iaxkey-Previous", "ETag", NULL };
+	static const char *const bad[] = { "X-Bad:", NULL };
+	static const char *const many[] = { "A", "B", "C", "D", "E", NULL };
+	struct http_opts	 o;
+	struct res		 r = { 0 };
+	char			 path[PATH_MAX], hex[65], want[80];
+	char			*cause = NULL;
+
+	snprintf(path, sizeof path, "%s/keys/next", tdir);
+	if (mkdir(path, 0755) == -1)
+		bail("mkdir %s: %s", path, strerror(errno));
+	put("keys/cap.pub", "current\n");
+	put("keys/next/cap.pub", "next\n");
+	rsakey_sha256_hex("next\n", 5, hex);
+	snprintf(want, sizeof want, "sha256:%s", hex);
+	memset(&o, 0, sizeof o);
+	o.allow_http = 1;
+	o.capture = cap;
+	fetched = fetch(h, url(&s_plain, "/v1/keys/cap"), &o, &r);
+	ok(fetched && r.status == 200, "capture: 200 (%ld)", r.status);
+	ok(r.has_cap[0], "capture: the header is found whatever its case");
+	is_str(r.cap[0], want, "capture: the value, trimmed");
+	ok(!r.has_cap[1] && !r.has_cap[3], "capture: absent is NULL");
+	ok(r.has_cap[2] && r.cap[2][0] == '"', "capture: ETag too");
+	fetched = fetch(h, url(&s_plain, "/v1/keys/nosuch"), &o, &r);
+	ok(fetched && r.status == 404 && !r.has_cap[0],
+	    "capture: nothing on a 404 without the header");
+	o.capture = bad;
+	ok(http_request(h, url(&s_plain, "/v1/keys/cap"), &o, done_cb, &r,
+	    &cause) == NULL && cause != NULL, "capture: a bad name is refused");
+	free(cause);
+	cause = NULL;
+	o.capture = many;
+	ok(http_request(h, url(&s_plain, "/v1/keys/cap"), &o, done_cb, &r,
+	    &cause) == NULL && cause != NULL, "capture: more than %d refused",
+	    HTTP_CAPTURE_MAX);
+	free(cause);
+	res_clear(&r);
 }
 
 /* 200 with body and ETag over HTTPS; If-None-Match; the index. */
@@ -1303,6 +1356,7 @@ main(void)
 	t_methods();
 	t_redact();
 	t_escape();
+	t_capture();
 
 	is_int(http_inflight(h), 0, "nothing left in flight");
 	http_free(h);

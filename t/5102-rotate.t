@@ -101,6 +101,12 @@ test_expect 'key rotate: staged at the key server, key show tells it' '
 	grep -q "^  grace       3600 s" show
 '
 
+test_expect 'while staged, outbound announces the next key: IAXVAR(keynext)' '
+	emu -s outbound -a "IAX2/u:p@p1.example/1" >out &&
+	grep -qx "var IAXVAR(node)=testnode" out &&
+	grep -qx "var IAXVAR(keynext)=$NEXT" out
+'
+
 test_expect 'a second key rotate is refused while one runs' '
 	adm "key rotate" >out &&
 	grep -q "^ERR a rotation is running (step staged)" out
@@ -120,7 +126,9 @@ test_expect 'after rotate_grace: switch, res_crypto reload, promote, retire' '
 	grep -qx "reload res_crypto.so" "$T_DIR/ami.reloads" &&
 	server && cmp ks.cur "$PUB" && [ "$(cat ks.next)" = 404 ] &&
 	[ "$(cat ks.previous)" = 404 ] &&
-	! grep -qi "^X-Iaxkey-" ks.cur.h
+	! grep -qi "^X-Iaxkey-" ks.cur.h &&
+	emu -s outbound -a "IAX2/u:p@p1.example/1" >out &&
+	grep -qx "var IAXVAR(node)=testnode" out && ! grep -q keynext out
 '
 
 test_expect 'a restart while staging (key server down) resumes' '
