@@ -50,7 +50,7 @@ keyround_get(struct keyfetch *kf, enum key_role role)
 	};
 	struct keyget		*g = &kf->get[role];
 	struct http_opts	 o;
-	const char		*hdr[3];
+	const char		*hdr[3] = { NULL, NULL, NULL };
 
 	keys_http_opts(&o, hdr);
 	if (kf->nocache) {

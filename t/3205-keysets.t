@@ -294,6 +294,19 @@ test_expect 'forget key: every slot file and the section go' '
 	! grep -q "nodeP" "$USERS" && [ -z "$(held nodeP)" ]
 '
 
+# With an API key header, the stale refetch sends both headers.
+test_expect 'stale refetch behind an API key: both headers sent' '
+	iaxkeyd_stop && ks_stop && ks_start -H "X-Api-Key: k1" &&
+	KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}" \
+	    KEYSERVER_EXTRA="api_key_header = X-Api-Key: k1" iaxkeyd_conf </dev/null &&
+	iaxkeyd_start && ks_key nodeK && md5_call nodeK &&
+	grep -qx "var IAXKEY_KEY=NEW" out && md5_call nodeK &&
+	grep -qx "var IAXKEY_KEY=UNCHANGED" out &&
+	[ "$(ks_count nodeK)" = 2 ] &&
+	grep -qx "# cache-control=no-cache /v1/keys/nodeK" "$T_DIR/ks.log" &&
+	wait_log "event=key_fetch node=nodeK source=stale .*result=UNCHANGED"
+'
+
 test_expect 'clean shutdown' 'iaxkeyd_stop && ks_stop'
 
 test_done
