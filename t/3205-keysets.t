@@ -266,10 +266,16 @@ stale_refetch_s = 3600" iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &
 	[ "$(count_log "event=key_refused node=$LONG")" = 1 ]
 '
 
+# The old current key, now previous, still has slot 0: the new current
+# key takes it (the previous one goes: no other slot fits).
 test_expect 'per-node, 79 characters: a promotion puts the new current in slot 0' '
+	fa=$(fingerprint "$KS/$LONG.pub") &&
+	mv "$KS/$LONG.pub" "$KS/previous/$LONG.pub" &&
 	mv "$KS/next/$LONG.pub" "$KS/$LONG.pub" &&
 	adm "fetch $LONG" >out && grep -qx "  result      UPDATED" out &&
-	cmp "$KS/$LONG.pub" "$KEYS/iaxkey-prefix15$LONG.pub"
+	cmp "$KS/$LONG.pub" "$KEYS/iaxkey-prefix15$LONG.pub" &&
+	[ "$(held "$LONG")" = "0|current|$(fingerprint "$KS/$LONG.pub")" ] &&
+	wait_log "event=key_dropped node=$LONG .*slot=0 role=current fingerprint=$fa "
 '
 
 test_expect 'per-node: one section per node, inkeys naming every slot' '
