@@ -140,22 +140,19 @@ test_expect 'URL 1 back up: once its backoff ends it serves again' '
 	url_state key 1 | grep -q "^ *ok, answers 1, failures 1,"
 '
 
-test_expect '503 at URL 1: the same fetch moves on to URL 2' '
-	echo "status 503" >"$T_DIR/ks/n503.behave" &&
-	fetch n503 | grep -qx "  result      NEW" &&
-	last_fetch n503 | grep -q "url=$B_URL/v1/keys/n503 result=NEW" &&
-	[ "$(ks_count n503)" = 1 ] && [ "$(b_count n503)" = 1 ] &&
-	url_state key 1 | grep -q "backoff until .*last error \"HTTP 503\""
-'
-
-test_expect '429 at URL 1: the same fetch moves on to URL 2' '
+# URL 1 answers node n<status> with HTTP <status> ($1): the same console
+# fetch moves on to URL 2, which serves the key; URL 1 backs off.
+moves_on() {
 	wait_url_ok key 1 &&
-	echo "status 429" >"$T_DIR/ks/n429.behave" &&
-	fetch n429 | grep -qx "  result      NEW" &&
-	last_fetch n429 | grep -q "url=$B_URL/v1/keys/n429 result=NEW" &&
-	[ "$(ks_count n429)" = 1 ] && [ "$(b_count n429)" = 1 ] &&
-	url_state key 1 | grep -q "backoff until .*last error \"HTTP 429\""
-'
+	echo "status $1" >"$T_DIR/ks/n$1.behave" &&
+	fetch "n$1" | grep -qx "  result      NEW" &&
+	last_fetch "n$1" | grep -q "url=$B_URL/v1/keys/n$1 result=NEW" &&
+	[ "$(ks_count "n$1")" = 1 ] && [ "$(b_count "n$1")" = 1 ] &&
+	url_state key 1 | grep -q "backoff until .*last error \"HTTP $1\""
+}
+
+test_expect '503 at URL 1: the same fetch moves on to URL 2' 'moves_on 503'
+test_expect '429 at URL 1: the same fetch moves on to URL 2' 'moves_on 429'
 
 test_expect '404 at URL 1 is an answer: URL 2 is not asked' '
 	wait_url_ok key 1 &&
