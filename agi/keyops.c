@@ -451,6 +451,7 @@ keyops_url(const char *node, const char *sub, char **url)
 		if (sub != NULL) {
 			xasprintf(&why, "[keyserver] upload_url has no {node} "
 			    "for the %s key", sub);
+			free(first);
 			return (why);
 		}
 		*url = xstrdup(tpl);
