@@ -106,6 +106,8 @@ static void	ksget_fail_cb(int, short, void *);
 static struct ksget_list *ksget_list(enum ksget_list_id);
 static void	ksget_opts_copy(struct ksget_opts *, const struct http_opts *);
 static void	ksget_opts_free(struct ksget_opts *);
+static const char *const *ksget_strv_copy(const char *const *, char ***);
+static void	ksget_strv_free(char **);
 static struct ksget *ksget_start(struct http *, enum ksget_list_id,
 		    const char *, const char *, const struct http_opts *,
 		    ksget_cb, void *);
@@ -270,8 +272,6 @@ ksget_index(struct http *http, const struct http_opts *o, ksget_cb cb,
 static void
 ksget_opts_copy(struct ksget_opts *c, const struct http_opts *o)
 {
-	size_t	n = 0, i;
-
 	memset(c, 0, sizeof *c);
 	if (o == NULL)
 		return;
@@ -290,27 +290,48 @@ ksget_opts_copy(struct ksget_opts *c, const struct http_opts *o)
 		memcpy(c->body, o->body, o->body_len);
 		c->o.body = c->body;
 	}
-	if (o->headers != NULL) {
-		while (o->headers[n] != NULL)
-			n++;
-		c->headers = xcalloc(n + 1, sizeof *c->headers);
-		for (i = 0; i < n; i++)
-			c->headers[i] = xstrdup(o->headers[i]);
-		c->o.headers = (const char *const *)c->headers;
-	}
+	c->o.headers = ksget_strv_copy(o->headers, &c->headers);
 }
 
-/* Free a copy of request options (headers may hold an API key). */
+/*
+ * A copy of a NULL-ended array of strings into *own (NULL stays NULL),
+ * for a pointer of request options (every such pointer is copied: the
+ * caller's array may be gone when the request moves on to the next URL).
+ */
+static const char *const *
+ksget_strv_copy(const char *const *v, char ***own)
+{
+	size_t	n = 0, i;
+
+	*own = NULL;
+	if (v == NULL)
+		return (NULL);
+	while (v[n] != NULL)
+		n++;
+	*own = xcalloc(n + 1, sizeof **own);
+	for (i = 0; i < n; i++)
+		(*own)[i] = xstrdup(v[i]);
+	return ((const char *const *)*own);
+}
+
+/* Free a copy of ksget_strv_copy, wiped (headers may hold an API key). */
 static void
-ksget_opts_free(struct ksget_opts *c)
+ksget_strv_free(char **v)
 {
 	size_t	i;
 
-	for (i = 0; c->headers != NULL && c->headers[i] != NULL; i++) {
-		explicit_bzero(c->headers[i], strlen(c->headers[i]));
-		free(c->headers[i]);
+	for (i = 0; v != NULL && v[i] != NULL; i++) {
+		explicit_bzero(v[i], strlen(v[i]));
+		free(v[i]);
 	}
-	free(c->headers);
+	free(v);
+}
+
+/* Free a copy of request options. */
+static void
+ksget_opts_free(struct ksget_opts *c)
+{
+	ksget_strv_free(c->headers);
 	free(c->method);
 	free(c->content_type);
 	free(c->ca_file);
