@@ -5,10 +5,11 @@
 CC	?= cc
 PKGS	 = libevent libevent_openssl openssl libcurl sqlite3
 # prometheus: promtool and prometheus for the /metrics tests (t/4101,
-# t/5005, t/5301; they skip without it).
+# t/5005, t/5301; they skip without it); nginx: the caching proxy of
+# t/5006 (skipped without it).
 DEBPKGS	 = build-essential pkg-config libevent-dev libssl-dev \
 	   libcurl4-openssl-dev libiniparser-dev libsqlite3-dev openssl \
-	   netcat-openbsd sqlite3 iproute2 curl prometheus
+	   netcat-openbsd sqlite3 iproute2 curl prometheus nginx
 PREFIX	?= /usr/local
 DESTDIR	?=
 SANITIZE ?=
@@ -120,6 +121,7 @@ need-deps:
 	    && command -v nc >/dev/null && command -v openssl >/dev/null \
 	    && command -v sqlite3 >/dev/null && command -v curl >/dev/null \
 	    && command -v promtool >/dev/null && command -v ss >/dev/null \
+	    && command -v nginx >/dev/null \
 	    || $(MAKE) --no-print-directory deps
 
 # make fuzz needs clang with libFuzzer (Debian: libclang-rt-14-dev).

@@ -95,6 +95,7 @@ static void	cmd_fetch(struct console_client *, int, char **);
 static void	cmd_forget_key(struct console_client *, int, char **);
 static void	cmd_callers(struct console_client *, int, char **);
 static void	cmd_sync(struct console_client *, int, char **);
+static void	cmd_keyserver(struct console_client *, int, char **);
 static void	cmd_reload_config(struct console_client *, int, char **);
 static void	cmd_reload_asterisk(struct console_client *, int, char **);
 static void	cmd_log_level(struct console_client *, int, char **);
@@ -159,6 +160,9 @@ static const struct admin_cmd admin_cmds[] = {
 	  "callers." },
 	{ "sync", 0, 0, AC_AUDIT, cmd_sync, "sync",
 	  "Start a periodic-sync round now." },
+	{ "keyserver", 0, 0, 0, cmd_keyserver, "keyserver",
+	  "Each key server URL (key and index lists, in the order tried): "
+	  "ok or backoff until when, answers served, failures, last error." },
 	{ "reload config", 0, 0, AC_AUDIT, cmd_reload_config,
 	  "reload config",
 	  "Load the configuration file again (as SIGHUP); the old one stays "
@@ -944,6 +948,34 @@ cmd_sync(struct console_client *c, int argc, char **argv)
 	admin_audit(c, "sync", NULL, "started");
 	console_printf(c, "  sync round started; its outcome is logged as "
 	    "event=sync");
+	console_ok(c);
+}
+
+/* keyserver: one URL. */
+static void
+admin_ksurl(void *arg, const struct ksget_state *st)
+{
+	struct console_client	*c = arg;
+	char			 t[32], e[KSGET_ERROR_MAX * 4 + 3];
+	char			 u[512];
+
+	console_printf(c, "  %-5s %d  %s", st->list, st->pos,
+	    admin_esc(u, sizeof u, st->url));
+	console_printf(c, "           %s%s, answers %llu, failures %llu, "
+	    "last error %s", st->until != 0 ? "backoff until " : "ok",
+	    st->until != 0 ? admin_time(t, sizeof t, st->until) : "",
+	    (unsigned long long)st->ok, (unsigned long long)st->failed,
+	    admin_esc(e, sizeof e, st->error));
+}
+
+/* keyserver */
+static void
+cmd_keyserver(struct console_client *c, int argc, char **argv)
+{
+	if (!ksget_configured() &&
+	    *conf_str(ikd->conf, "keyserver:index_url") == '\0')
+		console_printf(c, "  no key server URL ([keyserver] url)");
+	ksget_each(admin_ksurl, c);
 	console_ok(c);
 }
 

@@ -232,12 +232,12 @@ const struct conf_spec iaxkeyd_conf_spec[] = {
 	  "installed key." },
 
 	/* [keyserver] */
-	{ "keyserver:url", CONF_URL, .def = "", .flags = E,
+	{ "keyserver:url", CONF_URLS, .def = "", .flags = E,
 	  .check = cfg_check_key_url,
-	  .help = "Key URL, {node} replaced: "
-	  "https://keys.example.net/v1/keys/{node}" },
-	{ "keyserver:index_url", CONF_URL, .def = "", .flags = E,
-	  .help = "Index for periodic sync; empty: url without its "
+	  .help = "Key URLs tried in order; {node} replaced: "
+	  "https://k1.example/v1/keys/{node}" },
+	{ "keyserver:index_url", CONF_URLS, .def = "", .flags = E,
+	  .help = "Index URLs for sync; empty: each url without its "
 	  "\"/{node}\"." },
 	{ "keyserver:sync_interval", CONF_INT, 0, 604800, "0",
 	  .help = "Periodic sync every this many seconds; 0: on demand only." },
@@ -419,13 +419,19 @@ cfg_check_fallback(const char *s, char **cause)
 	}
 }
 
-/* Check that the key URL template has its {node}. */
+/* Check that every key URL template has its {node}. */
 static int
 cfg_check_key_url(const char *s, char **cause)
 {
-	if (strstr(s, "{node}") == NULL)
-		return (cfg_fail(cause, "URL without {node}, the place of the "
-		    "node name"));
+	const char	*p;
+	size_t		 len;
+	int		 i;
+
+	for (i = 0; conf_list_at(s, i, &p, &len) == 0; i++) {
+		if (memmem(p, len, "{node}", 6) == NULL)
+			return (cfg_fail(cause, "URL %d without {node}, the "
+			    "place of the node name", i + 1));
+	}
 	return (0);
 }
 
@@ -552,15 +558,19 @@ config_check(const struct conf *conf, char **cause)
 		"keyserver:url", "keyserver:index_url", "keyserver:upload_url"
 	};
 	struct in6_addr	 in6;
-	const char	*host;
-	size_t		 i;
+	const char	*host, *p;
+	size_t		 i, len;
+	int		 n;
 
 	for (i = 0; i < sizeof urls / sizeof urls[0]; i++) {
-		if (strncasecmp(conf_str(conf, urls[i]), "http://", 7) == 0 &&
-		    !conf_bool(conf, "keyserver:allow_http"))
-			return (cfg_fail(cause, "%s: %s: plain http:// needs "
-			    "keyserver:allow_http = yes", conf_file(conf),
-			    urls[i]));
+		for (n = 0; conf_list_at(conf_str(conf, urls[i]), n, &p,
+		    &len) == 0; n++) {
+			if (strncasecmp(p, "http://", 7) == 0 &&
+			    !conf_bool(conf, "keyserver:allow_http"))
+				return (cfg_fail(cause, "%s: %s: URL %d: plain "
+				    "http:// needs keyserver:allow_http = yes",
+				    conf_file(conf), urls[i], n + 1));
+		}
 	}
 	host = conf_str(conf, "asterisk:ami_host");
 	if (conf_enum(conf, "asterisk:reload") == CFG_RELOAD_AMI &&

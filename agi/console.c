@@ -25,9 +25,9 @@
  * such client of the address holding most of them) and must log in
  * within auth_timeout_s of connecting, whatever it sends meanwhile.
  * Failed logins are counted per source address (an IPv6 /64) in a
- * bounded, expiring table: after 3, the address is locked for (n - 3) x
- * auth_delay_ms (30 x at most); an auth during the lock, from any
- * connection, is refused without being checked.  The client whose
+ * bounded, expiring table (lib/authlock.c): after 3, the address is
+ * locked for (n - 3) x auth_delay_ms (30 x at most); an auth during the
+ * lock, from any connection, is refused without being checked.  The client whose
  * failure started the lock gets its ERR when the lock ends, and its
  * queued input waits until then.
  *
@@ -60,6 +60,7 @@
 
 #include "agi/iaxkeyd.h"
 #include "lib/addr.h"
+#include "lib/authlock.h"
 #include "lib/cmdline.h"
 #include "lib/rsakey.h"
 #include "lib/xmalloc.h"
@@ -73,12 +74,7 @@
 #define CONSOLE_CAPTURE_MAX	(16 * 1024)
 #define CONSOLE_ERR_MAX		512
 
-#define CONSOLE_AUTH_FREE	3	/* failures answered at once */
-#define CONSOLE_AUTH_MAX	5	/* this one disconnects */
-#define CONSOLE_AUTH_DELAY_MAX	30	/* x auth_delay_ms */
-#define CONSOLE_AUTH_FORGET_MS	(900 * 1000)	/* a count expires */
-#define CONSOLE_AUTH_HOSTS	256
-#define CONSOLE_HOST_MAX	(INET6_ADDRSTRLEN + 4)	/* "/64" */
+#define CONSOLE_AUTH_MAX	5	/* this failure disconnects */
 
 enum console_state { C_OPEN, C_FLUSH, C_CLOSED };
 enum console_busy { B_NONE, B_WAIT, B_DELAY, B_WATCH };
@@ -97,7 +93,7 @@ struct console_client {
 	struct event		*resume;	/* run queued input */
 	struct event		*deadline;	/* log in before */
 	char			 addr[ADDR_STR_MAX];
-	char			 host[CONSOLE_HOST_MAX]; /* failures key */
+	char			 host[AUTHLOCK_KEY_MAX]; /* failures key */
 	uint64_t		 t_open;
 	unsigned		 commands;
 
@@ -117,14 +113,6 @@ struct console_client {
 };
 TAILQ_HEAD(console_clients, console_client);
 
-/* Failed logins from one address; host "" is a free slot. */
-struct console_host {
-	char		host[CONSOLE_HOST_MAX];
-	int		failures;
-	int		released;	/* lock ended with its held ERR */
-	uint64_t	last;		/* ms, the last checked failure */
-};
-
 static struct {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
@@ -135,11 +123,9 @@ static struct {
 	int			 idle_ms;
 	int			 auth_timeout_s;
 	int			 auth_max_clients;
-	int			 auth_delay_ms;
 	struct console_clients	 clients;
 	uint64_t		 next_id;
-	struct console_host	 hosts[CONSOLE_AUTH_HOSTS];
-	struct console_host	 overflow;	/* shared when full */
+	struct authlock		*lock;		/* failed logins */
 	struct evbuffer		*capture;	/* reload config */
 	int			 in_hook;
 	int			 up;
@@ -169,9 +155,6 @@ static void	console_hook(enum log_level, const char *, size_t, void *);
 static void	console_hook_update(void);
 static void	console_watch_stop(struct console_client *);
 static void	console_timeouts(struct console_client *);
-static void	console_host_key(const struct sockaddr *, char *, size_t);
-static struct console_host *console_host(const char *, int);
-static uint64_t	console_locked(const struct console_host *, uint64_t);
 static int	console_password_ok(const char *);
 static int	console_pending(const struct console_client *);
 static void	console_pending_start(struct console_client *);
@@ -241,7 +224,7 @@ console_init(struct event_base *base, const struct conf *conf, char **cause)
 	TAILQ_INIT(&cons.clients);
 	cons.listen = xstrdup("");
 	cons.password = xstrdup("");
-	strlcpy_(cons.overflow.host, "*", sizeof cons.overflow.host);
+	cons.lock = authlock_new(conf_int(conf, "admin:auth_delay_ms"));
 	cons.up = 1;
 	console_apply(conf);
 	return (0);
@@ -267,7 +250,7 @@ console_apply(const struct conf *conf)
 	cons.max_clients = conf_int(conf, "admin:max_clients");
 	cons.auth_timeout_s = conf_int(conf, "admin:auth_timeout_s");
 	cons.auth_max_clients = conf_int(conf, "admin:auth_max_clients");
-	cons.auth_delay_ms = conf_int(conf, "admin:auth_delay_ms");
+	authlock_set_delay(cons.lock, conf_int(conf, "admin:auth_delay_ms"));
 	if (cons.idle_ms != conf_int(conf, "admin:idle_timeout_ms")) {
 		cons.idle_ms = conf_int(conf, "admin:idle_timeout_ms");
 		TAILQ_FOREACH(c, &cons.clients, entry)
@@ -345,6 +328,7 @@ console_free(void)
 	console_hook_update();
 	free(cons.listen);
 	free(cons.password);
+	authlock_free(cons.lock);
 	memset(&cons, 0, sizeof cons);
 }
 
@@ -425,7 +409,7 @@ console_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	c->t_open = now_ms();
 	c->loopback = console_loopback(sa);
 	addr_format(sa, salen, c->addr, sizeof c->addr);
-	console_host_key(sa, c->host, sizeof c->host);
+	authlock_key(sa, c->host, sizeof c->host);
 	c->bev = bufferevent_socket_new(cons.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(cons.base, console_timer_cb, c);
 	c->resume = event_new(cons.base, -1, 0, console_resume_cb, c);
@@ -572,7 +556,6 @@ static void
 console_timer_cb(int fd, short events, void *arg)
 {
 	struct console_client	*c = arg;
-	struct console_host	*h;
 
 	if (c->state == C_FLUSH) {
 		console_destroy(c);
@@ -582,9 +565,7 @@ console_timer_cb(int fd, short events, void *arg)
 		return;
 	c->busy = B_NONE;
 	/* The lock this failure started ends now (unless another began). */
-	if ((h = console_host(c->host, 0)) != NULL &&
-	    h->failures == c->failures)
-		h->released = 1;
+	authlock_release(cons.lock, c->host, c->failures, now_ms());
 	console_timeouts(c);
 	console_err(c, "authentication failed");
 	if (c->failures >= CONSOLE_AUTH_MAX) {
@@ -924,91 +905,6 @@ console_password_ok(const char *given)
 	return (CRYPTO_memcmp(a, b, 64) == 0);
 }
 
-/*
- * The key failed logins are counted under: the IPv4 address (also when
- * mapped into IPv6), or the /64 of an IPv6 address, which one host may
- * well hold whole.
- */
-static void
-console_host_key(const struct sockaddr *sa, char *buf, size_t size)
-{
-	struct in6_addr	a;
-	char		tmp[INET6_ADDRSTRLEN];
-
-	strlcpy_(buf, "?", size);
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    buf, size);
-	if (sa->sa_family != AF_INET6)
-		return;
-	a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(&a)) {
-		inet_ntop(AF_INET, &a.s6_addr[12], buf, size);
-		return;
-	}
-	memset(&a.s6_addr[8], 0, 8);
-	if (inet_ntop(AF_INET6, &a, tmp, sizeof tmp) != NULL)
-		snprintf(buf, size, "%s/64", tmp);
-}
-
-/*
- * The milliseconds an address must still wait before its next login is
- * checked, or 0: failure n > 3 locks it for (n - 3) x auth_delay_ms
- * after that failure, until the held ERR of that failure went out.
- */
-static uint64_t
-console_locked(const struct console_host *h, uint64_t now)
-{
-	uint64_t	n, until;
-
-	if (h == NULL || h->released || h->failures <= CONSOLE_AUTH_FREE)
-		return (0);
-	n = h->failures - CONSOLE_AUTH_FREE;
-	if (n > CONSOLE_AUTH_DELAY_MAX)
-		n = CONSOLE_AUTH_DELAY_MAX;
-	until = h->last + n * (uint64_t)cons.auth_delay_ms;
-	return (now < until ? until - now : 0);
-}
-
-/*
- * The failure record of an address, NULL when it has none (unless
- * create).  A record expires 15 minutes after its last failure once no
- * lock holds.  When every slot holds a live record, the addresses
- * without one share the overflow record: more addresses do not buy more
- * guesses.
- */
-static struct console_host *
-console_host(const char *key, int create)
-{
-	struct console_host	*h, *slot = NULL;
-	uint64_t		 now = now_ms();
-	size_t			 i;
-
-	for (i = 0; i <= CONSOLE_AUTH_HOSTS; i++) {
-		h = i < CONSOLE_AUTH_HOSTS ? &cons.hosts[i] : &cons.overflow;
-		if (h->failures > 0 && now - h->last > CONSOLE_AUTH_FORGET_MS &&
-		    console_locked(h, now) == 0) {
-			h->failures = 0;
-			h->released = 0;
-			if (h != &cons.overflow)
-				h->host[0] = '\0';
-		}
-		if (i == CONSOLE_AUTH_HOSTS)
-			break;
-		if (h->host[0] != '\0' && strcmp(h->host, key) == 0)
-			return (h);
-		if (slot == NULL && h->host[0] == '\0')
-			slot = h;
-	}
-	if (slot == NULL)
-		return (&cons.overflow);
-	if (!create)
-		return (NULL);
-	memset(slot, 0, sizeof *slot);
-	strlcpy_(slot->host, key, sizeof slot->host);
-	return (slot);
-}
-
 /* 1 for a client that has yet to log in. */
 static int
 console_pending(const struct console_client *c)
@@ -1084,13 +980,11 @@ console_make_room(void)
 void
 console_auth(struct console_client *c, const char *password)
 {
-	struct console_host	*h;
 	struct logline		 l;
 	struct timeval		 tv;
 	uint64_t		 now = now_ms(), wait;
 
-	h = console_host(c->host, 0);
-	if ((wait = console_locked(h, now)) > 0) {
+	if ((wait = authlock_wait(cons.lock, c->host, now)) > 0) {
 		if (c->authed)
 			console_pending_start(c);
 		c->authed = 0;
@@ -1108,8 +1002,7 @@ console_auth(struct console_client *c, const char *password)
 	if (console_password_ok(password)) {
 		c->authed = 1;
 		evtimer_del(c->deadline);
-		if (h != NULL && h != &cons.overflow)
-			memset(h, 0, sizeof *h);
+		authlock_success(cons.lock, c->host, now);
 		lf_begin(&l, LOG_L_INFO, "admin_auth");
 		lf_str(&l, "result", "ok");
 		lf_str(&l, "addr", c->addr);
@@ -1121,19 +1014,15 @@ console_auth(struct console_client *c, const char *password)
 	if (c->authed)
 		console_pending_start(c);
 	c->authed = 0;
-	h = console_host(c->host, 1);
-	h->failures++;
-	h->last = now;
-	h->released = 0;
-	c->failures = h->failures;
+	c->failures = authlock_fail(cons.lock, c->host, now, &wait);
 	cons.stats.auth_failures++;
 	lf_begin(&l, LOG_L_WARN, "admin_auth");
 	lf_str(&l, "result", "fail");
 	lf_str(&l, "addr", c->addr);
 	lf_int(&l, "client", c->id);
-	lf_int(&l, "failures", h->failures);
+	lf_int(&l, "failures", c->failures);
 	lf_emit(&l);
-	if ((wait = console_locked(h, now)) == 0) {
+	if (wait == 0) {
 		console_err(c, "authentication failed");
 		return;
 	}

@@ -339,6 +339,7 @@ main(int argc, char **argv)
 	server_free();
 	sync_free();
 	keys_free();
+	ksget_shutdown();
 	names_free();
 	reload_free();
 	peers_free();

@@ -333,6 +333,20 @@ struct ksget	*ksget_key(struct http *, const char *, const char *,
 struct ksget	*ksget_index(struct http *, const struct http_opts *,
 		    ksget_cb, void *);
 void		 ksget_cancel(struct ksget *);
+#define KSGET_ERROR_MAX	128	/* a URL's last error, kept */
+/* The state of one URL of a list, for the console and /metrics. */
+struct ksget_state {
+	const char	*list;		/* "key" or "index" */
+	int		 pos;		/* position in the list, from 1 */
+	const char	*url;		/* redacted */
+	time_t		 until;		/* end of its backoff; 0: none */
+	const char	*error;		/* the last failure, or NULL */
+	uint64_t	 ok;		/* answers (any status but 5xx, 429) */
+	uint64_t	 failed;	/* transport failures, 5xx, 429 */
+};
+void		 ksget_each(void (*)(void *, const struct ksget_state *),
+		    void *);
+void		 ksget_shutdown(void);
 
 /* names.c: node names a caller may not take. */
 int		 names_own(const char *);

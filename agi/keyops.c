@@ -436,10 +436,13 @@ keyops_url(const char *node, const char *sub, char **url)
 {
 	const char	*tpl = conf_str(ikd->conf, "keyserver:upload_url");
 	const char	*at;
-	char		*esc, *why;
+	char		*esc, *why, *first = NULL;
+	size_t		 len;
 
-	if (*tpl == '\0')
-		tpl = conf_str(ikd->conf, "keyserver:url");
+	/* Without upload_url: the first of the url list. */
+	if (*tpl == '\0' && conf_list_at(conf_str(ikd->conf,
+	    "keyserver:url"), 0, &at, &len) == 0)
+		tpl = first = xstrndup(at, len);
 	if (*tpl == '\0') {
 		xasprintf(&why, "[keyserver] url is not set");
 		return (why);
@@ -448,15 +451,18 @@ keyops_url(const char *node, const char *sub, char **url)
 		if (sub != NULL) {
 			xasprintf(&why, "[keyserver] upload_url has no {node} "
 			    "for the %s key", sub);
+			free(first);
 			return (why);
 		}
 		*url = xstrdup(tpl);
+		free(first);
 		return (NULL);
 	}
 	esc = http_escape(node);
 	xasprintf(url, "%.*s%s%s%s%s", (int)(at - tpl), tpl, esc,
 	    sub != NULL ? "/" : "", sub != NULL ? sub : "", at + 6);
 	free(esc);
+	free(first);
 	return (NULL);
 }
 

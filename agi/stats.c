@@ -210,6 +210,7 @@ static void	stats_prom_rows(const struct stats_sink *,
 		    const struct stats_prom *, size_t, const long long *);
 static void	stats_prom_scripts(const struct stats_sink *);
 static void	stats_prometheus(const struct stats_sink *);
+static void	stats_prom_ksurl(void *, const struct ksget_state *);
 static void	stats_page(metrics_out, void *, void *);
 
 /* The statistics of a script, created when there is room. */
@@ -522,6 +523,23 @@ stats_prometheus(const struct stats_sink *sk)
 	stats_prom_scripts(sk);
 	stats_prom_rows(sk, stats_prom_tail, sizeof stats_prom_tail /
 	    sizeof stats_prom_tail[0], v);
+	stats_prom_meta(sk, "keyserver_requests_total", "counter", "Key "
+	    "server requests by URL list, position in it (never the URL) and "
+	    "result.");
+	ksget_each(stats_prom_ksurl, (void *)sk);
+}
+
+/* The requests of one key server URL. */
+static void
+stats_prom_ksurl(void *arg, const struct ksget_state *st)
+{
+	const struct stats_sink	*sk = arg;
+
+	stats_line(sk, "iaxkeyd_keyserver_requests_total{list=\"%s\","
+	    "url=\"%d\",result=\"ok\"} %llu", st->list, st->pos, U(st->ok));
+	stats_line(sk, "iaxkeyd_keyserver_requests_total{list=\"%s\","
+	    "url=\"%d\",result=\"failed\"} %llu", st->list, st->pos,
+	    U(st->failed));
 }
 
 /* A page of the /metrics endpoint: the Prometheus exposition. */

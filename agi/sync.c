@@ -28,6 +28,7 @@ static struct {
 	struct http	*http;
 	struct event	*timer;
 	struct ksget	*req;
+	char		*url;		/* redacted URL that served the round */
 	char		 etag[128];
 	uint64_t	 t0;
 	struct sync_stats stats;
@@ -38,6 +39,8 @@ static const char sql_installed[] =
 
 static void	sync_timer_cb(int, short, void *);
 static void	sync_schedule(void);
+static void	sync_answer_cb(void *, const struct http_resp *,
+		    const char *);
 static void	sync_done_cb(void *, const struct http_resp *, const char *);
 static int	sync_parse(const char *, size_t, char ***, int *);
 static void	sync_log(const char *, int, int, int, int, const char *);
@@ -82,6 +85,7 @@ void
 sync_free(void)
 {
 	ksget_cancel(sy.req);
+	free(sy.url);
 	if (sy.timer != NULL)
 		event_free(sy.timer);
 	memset(&sy, 0, sizeof sy);
@@ -105,6 +109,8 @@ sync_run(char **cause)
 		xasprintf(cause, "a sync round is already running");
 		return (-1);
 	}
+	free(sy.url);
+	sy.url = NULL;
 	if (!ksget_configured() &&
 	    *conf_str(ikd->conf, "keyserver:index_url") == '\0') {
 		xasprintf(cause, "[keyserver] url and index_url are not set");
@@ -113,8 +119,17 @@ sync_run(char **cause)
 	keys_http_opts(&o, hdr);
 	o.if_none_match = sy.etag[0] != '\0' ? sy.etag : NULL;
 	sy.t0 = now_ms();
-	sy.req = ksget_index(sy.http, &o, sync_done_cb, NULL);
+	sy.req = ksget_index(sy.http, &o, sync_answer_cb, NULL);
 	return (0);
+}
+
+/* The index request ended: note the URL that served for sync_log. */
+static void
+sync_answer_cb(void *arg, const struct http_resp *resp, const char *url)
+{
+	free(sy.url);
+	sy.url = xstrdup(url);
+	sync_done_cb(arg, resp, url);
 }
 
 /* Timer: run a round, then rearm. */
@@ -145,6 +160,7 @@ sync_log(const char *result, int listed, int fetched, int removed,
 	lf_int(&l, "removed", removed);
 	lf_int(&l, "bad_lines", bad);
 	lf_int(&l, "ms", now_ms() - sy.t0);
+	lf_str(&l, "url", sy.url);
 	lf_str(&l, "reason", reason);
 	lf_emit(&l);
 }

@@ -72,6 +72,8 @@ static struct conf_val	*conf_get(const struct conf *, const char *,
 static void		 conf_fill(struct conf *);
 static char		*conf_choices(const struct conf_spec *);
 static const char	*conf_check_url(const char *);
+static char		*conf_canon_urls(const char *, const char **, char *,
+			    size_t);
 static const char	*conf_check_name(const struct conf_spec *,
 			    const char *);
 static int		 conf_set(struct conf_val *, const char *, char **);
@@ -260,6 +262,69 @@ conf_check_url(const char *s)
 	return (NULL);
 }
 
+/*
+ * The canonical form of a CONF_URLS value (entries separated by one
+ * space; caller frees), or NULL with *reason (in buf when it names the
+ * entry; never the value: a URL may hold credentials).
+ */
+static char *
+conf_canon_urls(const char *raw, const char **reason, char *buf,
+    size_t size)
+{
+	const char	*p = raw, *start, *why;
+	char		*canon, *one;
+	size_t		 len = 0;
+	int		 n = 0;
+
+	canon = xcalloc(1, strlen(raw) + 1);
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		for (start = p; *p != '\0' && *p != ' '; p++)
+			;
+		if (++n > CONF_URLS_MAX) {
+			snprintf(buf, size, "more than %d URLs", CONF_URLS_MAX);
+			*reason = buf;
+			free(canon);
+			return (NULL);
+		}
+		one = xstrndup(start, p - start);
+		why = conf_check_url(one);
+		free(one);
+		if (why != NULL) {
+			snprintf(buf, size, "URL %d: %s", n, why);
+			*reason = buf;
+			free(canon);
+			return (NULL);
+		}
+		if (len > 0)
+			canon[len++] = ' ';
+		memcpy(canon + len, start, p - start);
+		len += p - start;
+	}
+	return (canon);
+}
+
+/* Entry i of a list stored separated by single spaces. */
+int
+conf_list_at(const char *s, int i, const char **p, size_t *len)
+{
+	const char	*sp;
+
+	if (*s == '\0' || i < 0)
+		return (-1);
+	for (; i > 0; i--) {
+		if ((sp = strchr(s, ' ')) == NULL)
+			return (-1);
+		s = sp + 1;
+	}
+	*p = s;
+	*len = strcspn(s, " ");
+	return (0);
+}
+
 /* Why s is not an acceptable CONF_NAME value, or NULL. */
 static const char *
 conf_check_name(const struct conf_spec *sp, const char *s)
@@ -379,6 +444,9 @@ conf_set(struct conf_val *v, const char *raw, char **why)
 	case CONF_URL:
 		if ((reason = conf_check_url(raw)) == NULL)
 			canon = xstrdup(raw);
+		break;
+	case CONF_URLS:
+		canon = conf_canon_urls(raw, &reason, rbuf, sizeof rbuf);
 		break;
 	case CONF_STR:
 	case CONF_PATH:
@@ -963,6 +1031,10 @@ conf_sample_type(const struct conf_spec *sp, FILE *f)
 		break;
 	case CONF_URL:
 		fprintf(f, "; an https:// (or http://) URL\n");
+		break;
+	case CONF_URLS:
+		fprintf(f, "; https:// (or http://) URLs separated by spaces, "
+		    "at most %d\n", CONF_URLS_MAX);
 		break;
 	default:
 		break;

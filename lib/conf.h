@@ -27,6 +27,8 @@ enum conf_type {
 	CONF_PATH,	/* file system path (may be empty when allowed) */
 	CONF_URL,	/* http:// or https:// URL (may be empty) */
 	CONF_NAME,	/* [A-Za-z0-9._-], first alnum, at most max (0: 79) */
+	CONF_URLS,	/* 1..CONF_URLS_MAX CONF_URL values, space-separated;
+			   stored separated by one space */
 	CONF_TYPE_MAX
 };
 
@@ -35,6 +37,7 @@ enum conf_type {
 
 #define CONF_FILE_MAX	(256 * 1024)	/* larger files are refused */
 #define CONF_NAME_MAX	79		/* res_crypto's key name limit */
+#define CONF_URLS_MAX	8		/* URLs in a CONF_URLS value */
 
 struct conf_spec {
 	const char		 *key;		/* "section:key", lower case */
@@ -86,6 +89,11 @@ int		 conf_changed(const struct conf *, const struct conf *,
  */
 int		 conf_parse_addr(const char *, struct sockaddr_storage *,
 		    socklen_t *, char **);
+/*
+ * Entry i (from 0) of a list stored separated by single spaces (a
+ * CONF_URLS value): 0 with *p and *len, or -1 when there is no such entry.
+ */
+int		 conf_list_at(const char *, int, const char **, size_t *);
 /* Write the documented sample file for spec to f. */
 void		 conf_sample(const struct conf_spec *, FILE *);
 /* Write "section:key = value" lines, secrets as "(set)"/"(unset)". */

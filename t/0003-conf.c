@@ -51,6 +51,7 @@ static void	 test_addr(void);
 static void	 test_sample(void);
 static void	 test_sample_quoting(void);
 static void	 test_local(void);
+static void	 test_url_list(void);
 static void	 test_fatal(void);
 
 static const struct conf_spec quote_spec[] = {
@@ -548,13 +549,20 @@ test_errors(void)
 	fails(exp, huge, "name of 65 characters");
 	free(exp);
 	free(huge);
-	fails("[keyserver]\nurl = ftp://keys/{node}\n", "keyserver:url: not "
-	    "an http:// or https:// URL", "ftp URL");
-	fails("[keyserver]\nurl = https:///{node}\n", "keyserver:url: URL "
-	    "without a host", "URL without host");
-	fails("[keyserver]\nindex_url = https://a b/\n", "keyserver:index_url: "
-	    "URL with a space or a character that needs %-encoding",
-	    "URL with a space");
+	fails("[keyserver]\nurl = ftp://keys/{node}\n", "keyserver:url: URL 1: "
+	    "not an http:// or https:// URL", "ftp URL");
+	fails("[keyserver]\nurl = https:///{node}\n", "keyserver:url: URL 1: "
+	    "URL without a host", "URL without host");
+	fails("[keyserver]\nindex_url = https://a<b/\n", "keyserver:index_url: "
+	    "URL 1: URL with a space or a character that needs %-encoding",
+	    "URL with a character to encode");
+	fails("[keyserver]\nindex_url = https://a/ b/\n", "keyserver:index_url: "
+	    "URL 2: not an http:// or https:// URL", "second URL not a URL");
+	fails("[keyserver]\nurl = https://a/{node} https://b/{node} "
+	    "https://c/{node} https://d/{node} https://e/{node} "
+	    "https://f/{node} https://g/{node} https://h/{node} "
+	    "https://i/{node}\n", "keyserver:url: more than 8 URLs",
+	    "nine URLs");
 
 	fails("[agi]\nlisten 127.0.0.1:1\n", "line 2: syntax error",
 	    "syntax error");
@@ -625,8 +633,11 @@ test_checks(void)
 	    "inbound:fallback_context: bad character in context of "
 	    "context[,exten[,priority]]", "fallback with a space");
 	fails("[keyserver]\nurl = https://k.example/v1/keys/\n",
-	    "keyserver:url: URL without {node}, the place of the node name",
+	    "keyserver:url: URL 1 without {node}, the place of the node name",
 	    "url without {node}");
+	fails("[keyserver]\nurl = https://a/{node} https://k.example/v1/\n",
+	    "keyserver:url: URL 2 without {node}, the place of the node name",
+	    "second url without {node}");
 	fails("[outbound]\npeers_file = ../iax.conf\n", "outbound:peers_file: "
 	    "\"..\" is not allowed", "peers_file with ..");
 	fails("[inbound]\nusers_file = /etc/x.conf\n", "inbound:users_file: "
@@ -906,6 +917,43 @@ test_local(void)
 	conf_free(c);
 }
 
+/* A URL list: stored with single spaces, read entry by entry. */
+static void
+test_url_list(void)
+{
+	struct conf	*c;
+	const char	*p;
+	char		*path, *cause = NULL;
+	size_t		 len;
+
+	path = tmp_str("[keyserver]\n"
+	    "url =  https://a.example/v1/keys/{node}   http://b:8/k/{node}?t=1\n");
+	c = conf_load(path, iaxkeyd_conf_spec, &cause);
+	ok(c != NULL, "two URLs load (%s)", cause != NULL ? cause : "ok");
+	free(cause);
+	if (c == NULL) {
+		skip(6, "no conf");
+		return;
+	}
+	is_str(conf_str(c, "keyserver:url"), "https://a.example/v1/keys/{node} "
+	    "http://b:8/k/{node}?t=1", "stored separated by one space");
+	ok(conf_list_at(conf_str(c, "keyserver:url"), 0, &p, &len) == 0 &&
+	    len == 32 && strncmp(p, "https://a.example/v1/keys/{node}", len) ==
+	    0, "entry 0");
+	ok(conf_list_at(conf_str(c, "keyserver:url"), 1, &p, &len) == 0 &&
+	    len == 23 && strncmp(p, "http://b:8/k/{node}?t=1", len) == 0,
+	    "entry 1");
+	ok(conf_list_at(conf_str(c, "keyserver:url"), 2, &p, &len) == -1,
+	    "no entry 2");
+	ok(conf_list_at("", 0, &p, &len) == -1, "no entry in an empty list");
+	ok(config_check(c, &cause) == -1 && cause != NULL &&
+	    strstr(cause, "keyserver:url: URL 2: plain http:// needs "
+	    "keyserver:allow_http = yes") != NULL, "http:// entry 2 refused "
+	    "without allow_http (%s)", cause != NULL ? cause : "accepted");
+	free(cause);
+	conf_free(c);
+}
+
 /* An unknown key or a wrong type in a lookup is fatal. */
 static void
 test_fatal(void)
@@ -971,6 +1019,7 @@ main(void)
 	test_ks_sample();
 	test_sample_quoting();
 	test_local();
+	test_url_list();
 	test_fatal();
 	tmp_clean();
 	free(messages);

@@ -45,7 +45,7 @@ test_expect 'plain http without allow_http: a reload to it is refused' '
 	iaxkeyd_stop && ks_stop && ks_start && iaxkeyd_start &&
 	sed -i "s|^url = .*|url = http://127.0.0.1:$KS_PORT/v1/keys/{node}|" "$T_DIR/iaxkeyd.conf" &&
 	kill -HUP "$IKD_PID" &&
-	wait_log "event=config_reload .*status=error reason=\".*keyserver:url: plain http:// needs keyserver:allow_http = yes\"" &&
+	wait_log "event=config_reload .*status=error reason=\".*keyserver:url: URL 1: plain http:// needs keyserver:allow_http = yes\"" &&
 	ks_key nodeV &&
 	emu -s inbound -a nodeV -a MD5 >out &&
 	grep -qx "var IAXKEY_KEY=FAILED" out &&
@@ -55,7 +55,7 @@ test_expect 'plain http without allow_http: a reload to it is refused' '
 
 test_expect 'plain http without allow_http: no start, and -n says why' '
 	! "$IKD" -n -f "$T_DIR/iaxkeyd.conf" 2>err &&
-	grep -q "keyserver:url: plain http:// needs keyserver:allow_http = yes" err &&
+	grep -q "keyserver:url: URL 1: plain http:// needs keyserver:allow_http = yes" err &&
 	: >"$T_DIR/daemon.log" &&
 	{ bounded "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1; rc=$?; } ;
 	[ "$rc" = 1 ] && ! grep -q "event=start" "$T_DIR/daemon.log" &&

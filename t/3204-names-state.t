@@ -53,7 +53,7 @@ test_expect 'iaxkeyd -n refuses an http:// key server without allow_http' '
 	sed -i "s/^allow_http = yes/allow_http = no/" "$T_DIR/iaxkeyd.conf" &&
 	{ "$IKD" -n -f "$T_DIR/iaxkeyd.conf" >n.out 2>&1; rc=$?; } ;
 	cat n.out && [ "$rc" = 1 ] &&
-	grep -q "keyserver:url: plain http:// needs keyserver:allow_http = yes" n.out &&
+	grep -q "keyserver:url: URL 1: plain http:// needs keyserver:allow_http = yes" n.out &&
 	! grep -q "configuration OK" n.out &&
 	: >"$T_DIR/daemon.log" &&
 	{ bounded "$IKD" -d -f "$T_DIR/iaxkeyd.conf" >>"$T_DIR/daemon.log" 2>&1; rc=$?; } ;
@@ -126,7 +126,7 @@ test_expect 'per-node: section names Asterisk or the operator uses are refused' 
 '
 
 # (stale_refetch_s = 0: without it a fallback call from a known node
-# refetches at once, t/3205-keysets.t.)
+# refetches at once, t/3206-keysets.t.)
 test_expect 'a current key says UNCHANGED within min_refetch_s, not RATE_LIMITED' '
 	MIN_REFETCH_S=600 INBOUND_EXTRA="stale_refetch_s = 0" iaxkeyd_conf &&
 	iaxkeyd_start &&

@@ -239,8 +239,10 @@ CONF
 
 # Write node $1's iaxkeyd.conf from the IKD_* variables.
 node_conf() {
-	local n=$1 d
+	local n=$1 d url
 	d=$(nv "$n" dir)
+	url="${KSRV_URL:-http://127.0.0.1:1}/v1/keys/{node}"
+	[ -n "${IKD_KS_URL:-}" ] && url=$IKD_KS_URL
 	cat >"$d/iaxkeyd.conf" <<CONF
 [agi]
 listen = 127.0.0.1:$(nv "$n" agi)
@@ -268,7 +270,7 @@ db = $d/state.db
 user =
 allow_root = yes
 [keyserver]
-url = ${IKD_KS_URL:-${KSRV_URL:-http://127.0.0.1:1}/v1/keys/{node}}
+url = $url
 allow_http = yes
 ${IKD_KS_EXTRA:-}
 timeout_ms = 3000
