@@ -215,6 +215,22 @@ test_expect 'sync: a promotion at the key server is seen by the next round' '
 	[ ! -e "$KEYS/_2_nodeY.pub" ]
 '
 
+# Index lines the stub does not write itself (its .index.extra): unknown
+# name=value fields are ignored, the old format still parses, malformed
+# known fields make the line bad (counted, never fetched).
+test_expect 'sync: unknown index fields ignored, malformed lines counted' '
+	h=$(printf "%064d" 0 | tr 0 a) && g=$(printf "%064d" 0 | tr 0 b) &&
+	printf "%s\n" "nodeE1 sha256:$h future=yes next=sha256:$g" \
+	    "nodeE2 $h" "nodeE3 sha256:$h next=bad" \
+	    "nodeE4 sha256:$h next=sha256:$g previous" \
+	    "nodeE5 sha256:$h next=sha256:$h" >"$KS/.index.extra" &&
+	wait_log "event=sync result=ok .* bad_lines=3 " &&
+	wait_log "event=key_fetch node=nodeE1 source=sync .*result=NOT_FOUND" &&
+	wait_log "event=key_fetch node=nodeE2 source=sync .*result=NOT_FOUND" &&
+	! grep -q "event=http_start .*/v1/keys/nodeE[345]" "$T_DIR/daemon.log" &&
+	rm "$KS/.index.extra"
+'
+
 # A database made by the schema version 1 iaxkeyd: one key per node.
 test_expect 'store: a version 1 database is migrated, its keys kept as slot 0' '
 	iaxkeyd_stop && rm -f "$DB" "$DB-wal" "$DB-shm" "$KEYS/"*.pub "$USERS" &&

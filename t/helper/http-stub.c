@@ -43,7 +43,8 @@
  *			fingerprint as lib/rsakey computes it (SHA-256 of the
  *			DER SubjectPublicKeyInfo) when the file passes
  *			rsakey_pub_validate, and otherwise the SHA-256 of the
- *			file's bytes.  ETag and If-None-Match as above.
+ *			file's bytes; then DIR/.index.extra as it is, when
+ *			it exists.  ETag and If-None-Match as above.
  *	anything else	404
  *
  * MISBEHAVIOUR: DIR/<node>.behave (DIR/.index.behave for the index), read
@@ -106,6 +107,7 @@
 #define BODY_N_MAX	(256 * 1024 * 1024)
 #define CHUNK		65536
 #define INDEX_BEHAVE	".index"
+#define INDEX_EXTRA	".index.extra"
 
 enum job_kind { JOB_DELAY, JOB_RESET, JOB_ENDLESS, JOB_HANG };
 
@@ -512,6 +514,12 @@ serve_index(struct evhttp_request *req)
 		    v[i].previous[0] != '\0' ? " previous=" : "",
 		    v[i].previous);
 	free(v);
+	xasprintf(&path, "%s/%s", dir, INDEX_EXTRA);
+	if ((body = slurp(path, FILE_MAX, &len, &err)) != NULL) {
+		evbuffer_add(out, body, len);
+		free(body);
+	}
+	free(path);
 	len = evbuffer_get_length(out);
 	body = (char *)evbuffer_pullup(out, -1);
 	rsakey_sha256_hex(body != NULL ? body : "", len, hex);
