@@ -47,9 +47,7 @@ PROGS	  = agi/iaxkeyd $(if $(KS_SRCS),keyserver/iaxkey-server) ctl/iaxkeyctl
 # t/fuzz/replay-<name> (t/fuzz/replay.c as main), which t/0009 runs.
 FUZZ_TARGETS = agi-env agi-reply dialstr admin-line conf rsakey keyserver
 FUZZ_EXTRA_conf      = agi/config.c
-FUZZ_EXTRA_keyserver = keyserver/api.c keyserver/config.c keyserver/conn.c \
-		       keyserver/guard.c keyserver/rotate.c \
-		       keyserver/keys.c keyserver/stats.c
+FUZZ_EXTRA_keyserver = $(filter-out keyserver/main.c,$(KS_SRCS))
 FUZZ_REPLAYS = $(FUZZ_TARGETS:%=t/fuzz/replay-%)
 
 .SECONDARY: t/lib/tap.o

@@ -645,7 +645,7 @@ api_sig_verify(const char *pem, size_t len, const struct api_sig *s,
  * Accept the nonce and timestamp of a signed request on node once it is
  * authorised (so nobody else can fill the replay cache or burn a nonce):
  * not in the replay cache, and newer than the node's last accepted
- * request on any of its routes (keys_seen, kept in the store: no replay
+ * request on any of its routes (nodeauth_seen, kept in the store: no replay
  * after a restart either).  0, or -1 with *code and *why (static).
  */
 int
@@ -659,7 +659,7 @@ api_sig_accept(const char *node, struct api_sig *s, int *code,
 		*code = strcmp(*why, "nonce already used") == 0 ? 409 : 503;
 		return (-1);
 	}
-	if ((rc = keys_seen(node, s->ts, s->nonce, why, &cause)) == 0)
+	if ((rc = nodeauth_seen(node, s->ts, s->nonce, why, &cause)) == 0)
 		return (0);
 	if (rc == -1) {
 		log_warnx("replay state of %s: %s", node, cause);
@@ -667,7 +667,7 @@ api_sig_accept(const char *node, struct api_sig *s, int *code,
 		*code = 500;
 		*why = "storage error";
 	} else
-		*code = rc == KEYS_SEEN_BUSY ? 503 : 409;
+		*code = rc == NODEAUTH_SEEN_BUSY ? 503 : 409;
 	return (-1);
 }
 
@@ -680,7 +680,7 @@ api_op_token(struct api_op *op, const char *token)
 {
 	op->why = "bad enrolment token";
 	if (strlen(token) <= KS_TOKEN_MAX &&
-	    keys_token_check(op->node, token, &op->why))
+	    nodeauth_token_check(op->node, token, &op->why))
 		return (0);
 	op->code = 403;
 	return (-1);
@@ -802,7 +802,7 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		api_store_failed(node, action, &op.cause, &op.code, &op.why);
 		goto fail;
 	}
-	if (op.code == 201 && keys_token_consume(node, &op.cause) == -1) {
+	if (op.code == 201 && nodeauth_token_consume(node, &op.cause) == -1) {
 		log_warnx("token of %s not removed: %s", node, op.cause);
 		free(op.cause);
 		op.cause = NULL;

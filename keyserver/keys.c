@@ -5,10 +5,7 @@
  * staged next key <dir>/next/<node>.pub and the previous key kept after
  * a promotion <dir>/previous/<node>.pub.  Each change appends its logfmt
  * lines to the audit log (one write, O_APPEND, fsync).  Enrolment tokens
- * are kept as the hex SHA-256 of the token in <dir>/tokens/<node>.  The
- * last accepted signed request of each node (timestamp and the nonces
- * used at it) is kept in <dir>/seen/<node>, so that no request can be
- * replayed, not even after a restart.
+ * and the replay record are nodeauth.c's.
  *
  * A change writes its files one by one, in an order chosen so that a
  * crash between two of them leaves a state the loader accepts: at load a
@@ -39,8 +36,6 @@
 #include "keyserver/ks.h"
 
 #define KEYS_SUFFIX	".pub"
-#define KEYS_SEEN_MAX	16	/* signed requests of a node in one second */
-#define KEYS_SEEN_LEN	(21 + KEYS_SEEN_MAX * (KS_NONCE_MAX + 1) + 2)
 #define KEYS_AUDIT_MAX	2048	/* the audit lines of one change */
 #define KEYS_TAG_HEX	16	/* hex digits of a next/previous in an ETag */
 
@@ -54,8 +49,6 @@ struct keys_audit {
 static struct {
 	char		 *dir;
 	char		 *slotdir[KS_SLOT_MAX];	/* NULL for KS_CURRENT */
-	char		 *tokdir;
-	char		 *seendir;
 	char		 *audit_path;
 	int		  audit_fd;
 	struct ks_key	**v;		/* sorted by node */
@@ -73,14 +66,11 @@ static int	keys_load(char **);
 static int	keys_load_slot(enum ks_slot, char **);
 static struct ks_pem *keys_read(const char *, time_t *);
 static int	keys_node_name(const char *, char *);
-static int	keys_mkdirs(const char *, char **, char **);
 static void	keys_audit_add(struct keys_audit *, const char *,
 		    const char *, const char *, const char *, const char *,
 		    const char *);
 static int	keys_audit_write(const struct keys_audit *, char **);
 static char	*keys_path(const char *, enum ks_slot);
-static char	*keys_token_path(const char *);
-static int	 keys_seen_parse(const char *, long long *, char **);
 static struct ks_pem *keys_pem_new(const struct ks_upload *);
 static void	keys_pem_free(struct ks_pem *);
 static void	keys_entry_free(struct ks_key *);
@@ -234,16 +224,6 @@ keys_path(const char *node, enum ks_slot s)
 	return (p);
 }
 
-/* The path of a node's token hash file (caller frees). */
-static char *
-keys_token_path(const char *node)
-{
-	char	*p;
-
-	xasprintf(&p, "%s/%s", keys.tokdir, node);
-	return (p);
-}
-
 /* Insert k at index at of the sorted array. */
 static void
 keys_insert(size_t at, struct ks_key *k)
@@ -298,24 +278,6 @@ static int
 keys_same(const struct ks_pem *p, const char *fpr)
 {
 	return (p != NULL && strcmp(p->fpr, fpr) == 0);
-}
-
-/* Create dir (0755) and dir/tokens (0700) when missing; 0 or -1. */
-static int
-keys_mkdirs(const char *dir, char **tokdir, char **cause)
-{
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		xasprintf(cause, "store:dir: %s: %s", dir, strerror(errno));
-		return (-1);
-	}
-	xasprintf(tokdir, "%s/tokens", dir);
-	if (mkdir(*tokdir, 0700) == -1 && errno != EEXIST) {
-		xasprintf(cause, "%s: %s", *tokdir, strerror(errno));
-		free(*tokdir);
-		*tokdir = NULL;
-		return (-1);
-	}
-	return (0);
 }
 
 /*
@@ -480,13 +442,8 @@ keys_init(const struct conf *conf, char **cause)
 	size_t		 i;
 
 	keys.dir = xstrdup(conf_str(conf, "store:dir"));
-	if (keys_mkdirs(keys.dir, &keys.tokdir, cause) == -1)
+	if (nodeauth_init(keys.dir, cause) == -1)
 		return (-1);
-	xasprintf(&keys.seendir, "%s/seen", keys.dir);
-	if (mkdir(keys.seendir, 0700) == -1 && errno != EEXIST) {
-		xasprintf(cause, "%s: %s", keys.seendir, strerror(errno));
-		return (-1);
-	}
 	for (s = KS_NEXT; s < KS_SLOT_MAX; s++) {
 		xasprintf(&keys.slotdir[s], "%s/%s", keys.dir,
 		    ks_slot_name(s));
@@ -535,8 +492,7 @@ keys_free(void)
 	free(keys.v);
 	free(keys.index);
 	free(keys.dir);
-	free(keys.tokdir);
-	free(keys.seendir);
+	nodeauth_free();
 	free(keys.audit_path);
 	if (keys.audit_fd != -1)
 		close(keys.audit_fd);
@@ -877,191 +833,4 @@ keys_delete(const char *node, const char *auth, const char *addr,
 			    k->slot[order[i]]->fpr, "", addr);
 	}
 	return (keys_commit(node, want, order, 3, &a, cause));
-}
-
-/*
- * "token add": make a random token for node, store its SHA-256 (hex) in
- * <dir>/tokens/<node> (replacing an older one) and return the token in
- * *token (hex, caller frees).  Works without a running server.  0 or -1.
- */
-int
-keys_token_add(const struct conf *conf, const char *node, char **token,
-    char **cause)
-{
-	unsigned char	 raw[KS_TOKEN_BYTES];
-	char		 hex[KS_TOKEN_BYTES * 2 + 1], hash[65], line[66];
-	char		*tokdir = NULL, *path;
-	const char	*why;
-	size_t		 i;
-	int		 rc;
-
-	if (!ks_node_valid(node, &why)) {
-		xasprintf(cause, "%s", why);
-		return (-1);
-	}
-	if (keys_mkdirs(conf_str(conf, "store:dir"), &tokdir, cause) == -1)
-		return (-1);
-	if (RAND_bytes(raw, sizeof raw) != 1) {
-		xasprintf(cause, "RAND_bytes failed");
-		free(tokdir);
-		return (-1);
-	}
-	for (i = 0; i < sizeof raw; i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	OPENSSL_cleanse(raw, sizeof raw);
-	rsakey_sha256_hex(hex, strlen(hex), hash);
-	snprintf(line, sizeof line, "%s\n", hash);
-	xasprintf(&path, "%s/%s", tokdir, node);
-	rc = afile_write(path, line, strlen(line), 0600, cause);
-	free(path);
-	free(tokdir);
-	if (rc == -1) {
-		OPENSSL_cleanse(hex, sizeof hex);
-		return (-1);
-	}
-	*token = xstrdup(hex);
-	OPENSSL_cleanse(hex, sizeof hex);
-	return (0);
-}
-
-/*
- * Check token against node's stored hash in constant time.  1 when it
- * matches, 0 with *why (static) when not.  The token is never logged.
- */
-int
-keys_token_check(const char *node, const char *token, const char **why)
-{
-	char	*path, *buf = NULL, *err = NULL, hash[65];
-	size_t	 len;
-	int	 rc, ok;
-
-	path = keys_token_path(node);
-	rc = afile_read(path, 256, &buf, &len, &err);
-	free(path);
-	if (rc != 0) {
-		if (rc == -1) {
-			log_warnx("token of %s: %s", node, err);
-			free(err);
-		}
-		free(buf);
-		*why = "no enrolment token for this node";
-		return (0);
-	}
-	rsakey_sha256_hex(token, strlen(token), hash);
-	ok = len >= 64 && CRYPTO_memcmp(buf, hash, 64) == 0;
-	OPENSSL_cleanse(hash, sizeof hash);
-	free(buf);
-	if (!ok)
-		*why = "bad enrolment token";
-	return (ok);
-}
-
-/* Remove node's token (it is used up); 0 or -1 with *cause. */
-int
-keys_token_consume(const char *node, char **cause)
-{
-	char	*path;
-	int	 rc;
-
-	path = keys_token_path(node);
-	rc = afile_remove(path, cause);
-	free(path);
-	return (rc);
-}
-
-/*
- * Check a seen file's text: "<ts> <nonce> ...\n" with 1 to KEYS_SEEN_MAX
- * well-formed nonces and nothing after.  0 with *ts and *end (at the
- * newline), or -1.
- */
-static int
-keys_seen_parse(const char *buf, long long *ts, char **end)
-{
-	const char	*errstr, *p, *sp;
-	char		 num[24], nonce[KS_NONCE_MAX + 1];
-	size_t		 n;
-	int		 count = 0;
-
-	n = strspn(buf, "0123456789");
-	if (n == 0 || n >= sizeof num || buf[n] != ' ')
-		return (-1);
-	memcpy(num, buf, n);
-	num[n] = '\0';
-	if (strtonum_(num, 0, LLONG_MAX, ts, &errstr) == -1)
-		return (-1);
-	for (p = buf + n; *p == ' '; p = sp) {
-		p++;
-		sp = p + strcspn(p, " \n");
-		if ((size_t)(sp - p) >= sizeof nonce || ++count > KEYS_SEEN_MAX)
-			return (-1);
-		memcpy(nonce, p, sp - p);
-		nonce[sp - p] = '\0';
-		if (!guard_nonce_valid(nonce))
-			return (-1);
-	}
-	if (count == 0 || p[0] != '\n' || p[1] != '\0')
-		return (-1);
-	*end = (char *)p;
-	return (0);
-}
-
-/*
- * Accept a signed request of node (timestamp ts, nonce) once: it must be
- * newer than the last accepted one, or as old with a nonce not used at
- * that second.  Records it in <dir>/seen/<node> (afile_write: durable)
- * before the caller acts on the request.  Returns 0 when recorded;
- * KEYS_SEEN_REPLAY, or KEYS_SEEN_BUSY (KEYS_SEEN_MAX requests at that
- * second already), with *why (static); -1 with *cause.
- */
-int
-keys_seen(const char *node, long long ts, const char *nonce,
-    const char **why, char **cause)
-{
-	char		*path, *buf = NULL, *end = NULL, line[KEYS_SEEN_LEN];
-	char		 pat[KS_NONCE_MAX + 2];
-	const char	*p;
-	long long	 last = 0;
-	size_t		 len;
-	int		 rc, n;
-
-	xasprintf(&path, "%s/%s", keys.seendir, node);
-	rc = afile_read(path, KEYS_SEEN_LEN, &buf, &len, cause);
-	if (rc == -1)
-		goto out;
-	if (rc == 0 && (strlen(buf) != len ||
-	    keys_seen_parse(buf, &last, &end) == -1)) {
-		xasprintf(cause, "%s: not a \"<ts> <nonce>...\" line", path);
-		rc = -1;
-		goto out;
-	}
-	if (rc == 0 && ts < last) {
-		*why = "timestamp older than the last accepted request of "
-		    "this node";
-		rc = KEYS_SEEN_REPLAY;
-		goto out;
-	}
-	if (rc == 0 && ts == last) {
-		n = snprintf(pat, sizeof pat, " %s", nonce);
-		for (p = buf; (p = strstr(p, pat)) != NULL; p += n) {
-			if (p[n] == ' ' || p[n] == '\n') {
-				*why = "nonce already used";
-				rc = KEYS_SEEN_REPLAY;
-				goto out;
-			}
-		}
-		n = snprintf(line, sizeof line, "%.*s%s\n", (int)(end - buf),
-		    buf, pat);
-	} else
-		n = snprintf(line, sizeof line, "%lld %s\n", ts, nonce);
-	if (n < 0 || (size_t)n >= sizeof line ||
-	    keys_seen_parse(line, &last, &end) == -1) {
-		*why = "too many signed requests in one second, retry";
-		rc = KEYS_SEEN_BUSY;
-		goto out;
-	}
-	rc = afile_write(path, line, (size_t)n, 0600, cause);
-out:
-	free(buf);
-	free(path);
-	return (rc);
 }

@@ -6,9 +6,9 @@
  *   config.c	the spec table (iaxkey_server_conf_spec)
  *   keys.c	the key table: per node a current, a next and a previous
  *		key (memory + <dir>/<node>.pub, <dir>/next/<node>.pub,
- *		<dir>/previous/<node>.pub), index, audit log, enrolment
- *		tokens (<dir>/tokens/<node>, SHA-256 only), last accepted
- *		signed request per node (<dir>/seen/<node>)
+ *		<dir>/previous/<node>.pub), index, audit log
+ *   nodeauth.c	enrolment tokens (<dir>/tokens/<node>, SHA-256 only), last
+ *		accepted signed request per node (<dir>/seen/<node>)
  *   guard.c	replay cache (nonces), per-address token buckets and
  *		connection counts
  *   conn.c	HTTP transport: listener, TLS, connection limits and
@@ -127,13 +127,18 @@ int		 keys_drop(const char *, enum ks_slot, const char *,
 		    const char *, char **);
 int		 keys_delete(const char *, const char *, const char *,
 		    char **);
-int		 keys_token_add(const struct conf *, const char *, char **,
+
+/* nodeauth.c */
+int		 nodeauth_init(const char *, char **);
+void		 nodeauth_free(void);
+int		 nodeauth_token_add(const struct conf *, const char *, char **,
 		    char **);
-int		 keys_token_check(const char *, const char *, const char **);
-int		 keys_token_consume(const char *, char **);
-#define KEYS_SEEN_REPLAY	1
-#define KEYS_SEEN_BUSY		2
-int		 keys_seen(const char *, long long, const char *,
+int		 nodeauth_token_check(const char *, const char *,
+		    const char **);
+int		 nodeauth_token_consume(const char *, char **);
+#define NODEAUTH_SEEN_REPLAY	1
+#define NODEAUTH_SEEN_BUSY	2
+int		 nodeauth_seen(const char *, long long, const char *,
 		    const char **, char **);
 
 /* guard.c */

@@ -88,7 +88,7 @@ token_cmd(const struct conf *conf, int argc, char **argv)
 	if (argc != 3 || strcmp(argv[0], "token") != 0 ||
 	    strcmp(argv[1], "add") != 0)
 		usage();
-	if (keys_token_add(conf, argv[2], &token, &cause) == -1) {
+	if (nodeauth_token_add(conf, argv[2], &token, &cause) == -1) {
 		fprintf(stderr, "iaxkey-server: token add %s: %s\n",
 		    argv[2], cause);
 		free(cause);

@@ -177,7 +177,7 @@ rotate_delete(struct evhttp_request *req, const char *node,
 		    &op.why);
 		goto fail;
 	}
-	if (token != NULL && keys_token_consume(node, &op.cause) == -1) {
+	if (token != NULL && nodeauth_token_consume(node, &op.cause) == -1) {
 		log_warnx("token of %s not removed: %s", node, op.cause);
 		free(op.cause);
 		op.cause = NULL;

@@ -131,7 +131,7 @@ ks_setup(void)
 	api_init(ks.conf);
 	if ((ks.base = event_base_new()) == NULL ||
 	    keys_init(ks.conf, &cause) == -1 ||
-	    keys_token_add(ks.conf, "node-b", &token, &cause) == -1 ||
+	    nodeauth_token_add(ks.conf, "node-b", &token, &cause) == -1 ||
 	    guard_init(ks.conf) == -1 ||
 	    conn_init(ks.base, ks.conf, &cause) == -1) {
 		fprintf(stderr, "key server: %s\n", cause);
