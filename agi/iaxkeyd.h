@@ -462,6 +462,22 @@ void		 admin_audit(struct console_client *, const char *,
 		    const char *, const char *);
 void		 admin_reload_note(struct console_client *, uint64_t);
 
+#define ADMIN_GLOB_MAX	80	/* longest glob of a listing */
+const char	*admin_esc(char *, size_t, const char *);
+const char	*admin_time(char *, size_t, sqlite3_int64);
+const char	*admin_col(sqlite3_stmt *, int);
+int		 admin_glob_ok(const char *);
+
+/* admin_store.c: the console's views of the state store. */
+void		 admin_peers(struct console_client *, int, char **);
+void		 admin_peer(struct console_client *, int, char **);
+void		 admin_forget_peer(struct console_client *, int, char **);
+void		 admin_keys(struct console_client *, int, char **);
+void		 admin_node_key(struct console_client *, int, char **);
+void		 admin_fetch(struct console_client *, int, char **);
+void		 admin_forget_key(struct console_client *, int, char **);
+void		 admin_callers(struct console_client *, int, char **);
+
 /* admin_key.c: the console's commands for the node's own key. */
 void		 admin_key_generate(struct console_client *, int, char **);
 void		 admin_key_upload(struct console_client *, int, char **);
