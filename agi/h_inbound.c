@@ -328,16 +328,19 @@ inbound_addr_cb(struct session *s, const struct agi_reply *r, void *arg)
 	}
 	keys_record_caller(in->node, addr[0] != '\0' ? addr : NULL,
 	    "PENDING");
-	if (keys_fetch(in->node, "inbound", 0, inbound_key_cb, in, &now,
-	    &in->kw) == 1) {
-		inbound_key(in, &now);
-		return;
-	}
+	/*
+	 * wait_ms bounds every wait: for the fetch, and for a reload that an
+	 * outcome known at once may still wait for (a key installed by an
+	 * earlier call whose reload is running).
+	 */
 	wait_ms = conf_int(ikd->conf, "inbound:wait_ms");
 	in->timer = evtimer_new(ikd->base, inbound_timeout_cb, in);
 	tv.tv_sec = wait_ms / 1000;
 	tv.tv_usec = (wait_ms % 1000) * 1000;
 	evtimer_add(in->timer, &tv);
+	if (keys_fetch(in->node, "inbound", 0, inbound_key_cb, in, &now,
+	    &in->kw) == 1)
+		inbound_key(in, &now);
 }
 
 /* The fetch finished. */

@@ -12,7 +12,10 @@
  * Stale keys: a fallback call from a node whose keys are held, or a key
  * hint (the caller's IAXVAR(keynext)) naming a key not held, refetches at
  * once with Cache-Control: no-cache, at most once per node per
- * stale_refetch_s, whatever min_refetch_s and unknown_fetches say.
+ * stale_refetch_s, whatever min_refetch_s and unknown_fetches say.  While
+ * the reload that loads the node's last installed change is pending, a
+ * fallback call proves nothing (a burst of first calls goes on falling
+ * back until Asterisk has the key they taught).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,14 +281,18 @@ keys_refused(const char *node, const char *source, const char *why)
 	lf_emit(&l);
 }
 
-/* 1 when a stale or hint refetch of kn may run now (and note it). */
+/*
+ * 1 when a stale or hint refetch of kn may run now (and note it): none
+ * ran within the window, and Asterisk has loaded the node's last change.
+ */
 static int
 keys_stale_ok(struct keynode *kn, uint64_t t)
 {
 	uint64_t	win = (uint64_t)conf_int(ikd->conf,
 			    "inbound:stale_refetch_s") * 1000;
 
-	if (win == 0 || (kn->last_stale != 0 && t - kn->last_stale < win))
+	if (win == 0 || (kn->last_stale != 0 && t - kn->last_stale < win) ||
+	    (kn->gen != 0 && !reload_covered(kn->gen)))
 		return (0);
 	kn->last_stale = t;
 	return (1);

@@ -329,6 +329,26 @@ test_expect 'stale refetch behind an API key: both headers sent' '
 	wait_log "event=key_fetch node=nodeK source=stale .*result=UNCHANGED"
 '
 
+# A burst of first calls goes on falling back until Asterisk has loaded
+# the key they taught: those fallbacks prove nothing and fetch nothing.
+test_expect 'stale: no refetch while the reload of the node'"'"'s last install is pending' '
+	iaxkeyd_stop && hold_setup &&
+	KS_URL="http://127.0.0.1:$KS_PORT/v1/keys/{node}" \
+	    KEYSERVER_EXTRA="api_key_header = X-Api-Key: k1" \
+	    INBOUND_EXTRA="stale_refetch_s = 3600" WAIT_MS=100 \
+	    reload_backend_conf command "$T_DIR/hold.sh" &&
+	iaxkeyd_start && ks_key nodeH && md5_call nodeH &&
+	grep -qx "var IAXKEY_STATUS=FALLBACK" out &&
+	wait_file "^reload " "$T_DIR/hold.reloads" &&
+	[ "$(ks_count nodeH)" = 1 ] &&
+	md5_call nodeH && grep -qx "var IAXKEY_KEY=PENDING" out &&
+	[ "$(ks_count nodeH)" = 1 ] &&
+	hold_release && wait_log "event=reload .*result=ok" &&
+	md5_call nodeH && grep -qx "var IAXKEY_KEY=UNCHANGED" out &&
+	[ "$(ks_count nodeH)" = 2 ] &&
+	wait_log "event=key_fetch node=nodeH source=stale .*result=UNCHANGED"
+'
+
 test_expect 'clean shutdown' 'iaxkeyd_stop && ks_stop'
 
 test_done
