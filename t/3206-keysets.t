@@ -121,6 +121,38 @@ test_expect 'a failed GET of the next key installs nothing and drops nothing' '
 	grep -qx "inkeys=nodeA:_1_nodeA" "$USERS"
 '
 
+# A listing header that is there but unusable (sent twice, e.g. by a proxy,
+# or too long) is not an absent one: the round fails, nothing is dropped.
+# The stub adds the lines of nodeD.headers to its answer.
+test_expect 'a repeated X-Iaxkey-Next: FAILED, the held next key stays' '
+	ks_key nodeD && ks_key next/nodeD && adm "fetch nodeD" >out &&
+	grep -qx "  result      NEW" out &&
+	before=$(held nodeD) && [ "$(echo "$before" | wc -l)" = 2 ] &&
+	echo "X-Iaxkey-Next: $(fingerprint "$KS/next/nodeD.pub")" >"$KS/nodeD.headers" &&
+	n=$(log_lines) &&
+	adm "fetch nodeD" >out &&
+	grep -qx "  result      FAILED" out &&
+	grep -qx "  reason      \"key server: bad X-Iaxkey-Next header\"" out &&
+	[ "$(held nodeD)" = "$before" ] &&
+	cmp "$KS/next/nodeD.pub" "$KEYS/_1_nodeD.pub" &&
+	grep -qx "inkeys=.*:_1_nodeD.*" "$USERS" &&
+	! log_since "$n" | grep -q "event=key_dropped node=nodeD"
+'
+
+test_expect 'an over-long X-Iaxkey-Next: FAILED, nothing dropped' '
+	before=$(held nodeD) && rm "$KS/next/nodeD.pub" &&
+	echo "X-Iaxkey-Next: sha256:$(printf "%0300d" 0)" >"$KS/nodeD.headers" &&
+	n=$(log_lines) &&
+	adm "fetch nodeD" >out &&
+	grep -qx "  result      FAILED" out &&
+	grep -qx "  reason      \"key server: bad X-Iaxkey-Next header\"" out &&
+	[ "$(held nodeD)" = "$before" ] && [ -e "$KEYS/_1_nodeD.pub" ] &&
+	! log_since "$n" | grep -q "event=key_dropped node=nodeD" &&
+	rm "$KS/nodeD.headers" &&
+	adm "fetch nodeD" >out && grep -qx "  result      UPDATED" out &&
+	wait_log "event=key_dropped node=nodeD name=_1_nodeD slot=1 role=next"
+'
+
 # Emergency rotation: the held key is stale; the caller falls back once.
 test_expect 'stale: a fallback call from a known node refetches at once' '
 	ks_key nodeS && md5_call nodeS && grep -qx "var IAXKEY_KEY=NEW" out &&
