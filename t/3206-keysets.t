@@ -335,6 +335,39 @@ test_expect 'per-node: one section per node, inkeys naming every slot' '
 	[ "$(grep -c "^\[" "$USERS")" = 3 ]
 '
 
+# Per-node RSA leg: the user names the node, the dialplan passes RSA, so
+# the one GET is not needed; the hint is asked alone (one more command),
+# only for a node whose keys are held.
+test_expect 'per-node RSA call with a hint: the hint alone is asked, the set fetched' '
+	ks_key nodeR && md5_call nodeR && grep -qx "var IAXKEY_KEY=NEW" out &&
+	ks_key next/nodeR && f=$(fingerprint "$KS/next/nodeR.pub") &&
+	emu -t -C IAX2/iaxkey-prefix15nodeR-77 -v "IAXVAR(keynext)=$f" \
+	    -s inbound -a "" -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 1 ] &&
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(keynext)}" out &&
+	grep -qxF "A< 200 result=1 ($f)" out &&
+	wait_log "event=inbound .*node=nodeR status=RSA .*node_src=user" &&
+	wait_log "event=key_fetch node=nodeR source=hint .*result=UPDATED .*keys=2 " &&
+	cmp "$KS/next/nodeR.pub" "$KEYS/iaxkey-prefix15_1_nodeR.pub"
+'
+
+test_expect 'node and RSA as arguments: the hint is asked; unknown node: no GET' '
+	ks_key nodeQ && md5_call nodeQ && grep -qx "var IAXKEY_KEY=NEW" out &&
+	ks_key next/nodeQ && f=$(fingerprint "$KS/next/nodeQ.pub") &&
+	emu -t -v "IAXVAR(keynext)=$f" -s inbound -a nodeQ -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 1 ] &&
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(keynext)}" out &&
+	wait_log "event=key_fetch node=nodeQ source=hint .*result=UPDATED .*keys=2 " &&
+	cmp "$KS/next/nodeQ.pub" "$KEYS/iaxkey-prefix15_1_nodeQ.pub" &&
+	emu -t -v "IAXVAR(keynext)=$f" -s inbound -a nodeUnheld -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	! grep -q "^S> GET FULL VARIABLE" out &&
+	wait_log "event=inbound .*node=nodeUnheld status=RSA" &&
+	[ "$(ks_count nodeUnheld)" = 0 ]
+'
+
 test_expect 'names: a node name cannot start with _ (it would be a slot name)' '
 	md5_call "_1_nodeP" &&
 	grep -qx "var IAXKEY_STATUS=INVALID" out &&
