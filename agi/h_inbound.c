@@ -8,7 +8,9 @@
  * ${CHANNEL(auth_method)} or the context lists.  On a per-node RSA leg the
  * authenticated user section names the node.  The same GET asks for the
  * caller's key hint, ${IAXVAR(keynext)}: a next key it staged, which a
- * known node's held set lacks, is fetched in the background.
+ * known node's held set lacks, is fetched in the background.  An RSA call
+ * whose node and method needed no GET (both arguments given, or the
+ * per-node user) asks the hint alone when the node's keys are held.
  *
  * RSA: the caller's key is loaded; IAXKEY_STATUS=RSA (an old key is
  * refreshed in the background).  MD5: the inbound failure: record the
@@ -41,6 +43,7 @@ struct inbound {
 	char			 method[8];
 	int			 ask_method;	/* inbound_ask asked for them */
 	int			 ask_node;
+	int			 hint_asked;	/* a GET included the hint */
 	char			 hint[80];	/* IAXVAR(keynext), untrusted */
 	struct keywaiter	*kw;
 	struct event		*timer;		/* wait_ms */
@@ -55,6 +58,10 @@ struct inbound {
 static void	inbound_free(void *);
 static void	inbound_method(struct session *, struct inbound *,
 		    const char *);
+static void	inbound_rsa(struct session *, struct inbound *);
+static void	inbound_hint_cb(struct session *, const struct agi_reply *,
+		    void *);
+static void	inbound_hint_take(struct inbound *, const char *, size_t);
 static void	inbound_ask(struct session *, struct inbound *);
 static void	inbound_ask_cb(struct session *, const struct agi_reply *,
 		    void *);
@@ -117,7 +124,7 @@ h_inbound_start(struct session *s)
  * method (CHANNEL(auth_method), Asterisk 20.20, 22.10, 23.4 and later) and
  * the node name the caller's iaxkeyd sent (IAXVAR(node)), and with them
  * the caller's key hint (IAXVAR(keynext)).  On a per-node RSA leg the
- * authenticated user names the node and nothing is asked.
+ * authenticated user names the node and nothing is asked here.
  */
 static void
 inbound_ask(struct session *s, struct inbound *in)
@@ -128,6 +135,7 @@ inbound_ask(struct session *s, struct inbound *in)
 		inbound_dispatch(s, in);
 		return;
 	}
+	in->hint_asked = 1;
 	if (session_cmd(s, inbound_ask_cb, in, "GET FULL VARIABLE %s%s%s/%s",
 	    in->ask_method ? "${CHANNEL(auth_method)}" : "",
 	    in->ask_method && in->ask_node ? "/" : "",
@@ -222,9 +230,7 @@ inbound_ask_cb(struct session *s, const struct agi_reply *r, void *arg)
 		inbound_end(s, in, "ERROR", "unexpected reply");
 		return;
 	}
-	if ((size_t)(d + len - hint - 1) < sizeof in->hint)
-		snprintf(in->hint, sizeof in->hint, "%.*s",
-		    (int)(d + len - hint - 1), hint + 1);
+	inbound_hint_take(in, hint + 1, (size_t)(d + len - hint - 1));
 	len = hint - d;
 	mlen = in->ask_method ? len : 0;
 	if (in->ask_method && in->ask_node) {
@@ -282,13 +288,32 @@ inbound_dispatch(struct session *s, struct inbound *in)
 	inbound_method(s, in, in->method);
 }
 
+/* Keep the hint of len bytes at p (untrusted; keys_hint checks it). */
+static void
+inbound_hint_take(struct inbound *in, const char *p, size_t len)
+{
+	if (len < sizeof in->hint)
+		snprintf(in->hint, sizeof in->hint, "%.*s", (int)len, p);
+}
+
 /* Dispatch on the authentication method. */
 static void
 inbound_method(struct session *s, struct inbound *in, const char *method)
 {
 	if (strcasecmp(method, "RSA") == 0) {
-		keys_refresh_if_old(in->node);
-		inbound_end(s, in, "RSA", NULL);
+		/*
+		 * The hint, when no GET asked it yet: only for a node whose
+		 * keys are held (keys_hint ignores the others).  An MD5 call
+		 * from such a node refetches the whole set anyway.
+		 */
+		if (in->hint_asked || !keys_installed(in->node, NULL, 0)) {
+			inbound_rsa(s, in);
+			return;
+		}
+		in->hint_asked = 1;
+		if (session_cmd(s, inbound_hint_cb, in,
+		    "GET FULL VARIABLE ${IAXVAR(keynext)}") == -1)
+			inbound_end(s, in, "ERROR", "cannot ask Asterisk");
 		return;
 	}
 	if (strcasecmp(method, "MD5") != 0) {
@@ -298,6 +323,27 @@ inbound_method(struct session *s, struct inbound *in, const char *method)
 	if (session_cmd(s, inbound_addr_cb, in,
 	    "GET FULL VARIABLE ${IAXPEER(CURRENTCHANNEL)}") == -1)
 		inbound_end(s, in, "ERROR", "cannot ask for the address");
+}
+
+/* The answer to the hint's own GET; a failed GET only loses the hint. */
+static void
+inbound_hint_cb(struct session *s, const struct agi_reply *r, void *arg)
+{
+	struct inbound	*in = arg;
+
+	if (r->code == 200 && r->data != NULL)
+		inbound_hint_take(in, r->data, r->datalen);
+	if (in->hint[0] != '\0')
+		keys_hint(in->node, in->hint);
+	inbound_rsa(s, in);
+}
+
+/* An RSA call: the caller's key is loaded; refresh it when old. */
+static void
+inbound_rsa(struct session *s, struct inbound *in)
+{
+	keys_refresh_if_old(in->node);
+	inbound_end(s, in, "RSA", NULL);
 }
 
 /* The caller's address: record the call, then fetch the key. */

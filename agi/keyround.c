@@ -122,8 +122,9 @@ keyround_validate(const char *body, size_t len, struct keypub *p, char **cause)
 
 /*
  * The current key's answer names the other keys: GET those not held.
- * A malformed header, or one naming the current key, lists nothing and
- * makes the round incomplete.
+ * A malformed header (repeated, too long, not printable, not a
+ * fingerprint), or one naming the current key, lists nothing and makes
+ * the round incomplete: it is not taken for an absent one.
  */
 static void
 keyround_listed(struct keyfetch *kf, const struct http_resp *resp)
@@ -141,9 +142,11 @@ keyround_listed(struct keyfetch *kf, const struct http_resp *resp)
 	}
 	for (r = KEY_ROLE_NEXT; r < KEY_ROLE_MAX; r++) {
 		p = &kf->pub[r];
-		if ((v = resp->captured[r - KEY_ROLE_NEXT]) == NULL)
+		v = resp->captured[r - KEY_ROLE_NEXT];
+		if (v == NULL && !(resp->captured_bad &
+		    (1U << (r - KEY_ROLE_NEXT))))
 			continue;
-		if (!keyset_fpr_ok(v, strlen(v)) || strcmp(v,
+		if (v == NULL || !keyset_fpr_ok(v, strlen(v)) || strcmp(v,
 		    kf->pub[KEY_ROLE_CURRENT].fingerprint) == 0 ||
 		    (r == KEY_ROLE_PREVIOUS && kf->pub[KEY_ROLE_NEXT].listed &&
 		    strcmp(v, kf->pub[KEY_ROLE_NEXT].fingerprint) == 0)) {

@@ -398,9 +398,12 @@ http_done(struct http_req *req, CURLcode result, const char *error)
 	resp.body = req->body != NULL ? req->body : "";
 	resp.len = req->len;
 	resp.etag = req->has_etag ? req->etag : NULL;
-	for (i = 0; i < req->ncap; i++)
+	for (i = 0; i < req->ncap; i++) {
 		resp.captured[i] = req->capstate[i] == 1 ? req->capval[i] :
 		    NULL;
+		if (req->capstate[i] == -1)
+			resp.captured_bad |= 1U << i;
+	}
 	resp.result = (int)result;
 	resp.ms = (long)(http_now_ms() - req->t_start);
 	if (error != NULL)

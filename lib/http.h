@@ -76,9 +76,11 @@ struct http_resp {
 	size_t		 len;		/* body bytes, without the NUL */
 	const char	*etag;		/* as sent, quotes kept; NULL if none */
 	/* Values of the headers opts->capture named, in that order: the
-	   final response's, trimmed; NULL when absent, repeated, too long
-	   or not printable. */
+	   final response's, trimmed; NULL when absent, repeated, empty, too
+	   long or not printable.  Bit i of captured_bad is set when
+	   captured[i] is NULL although the header was there (refused). */
 	const char	*captured[HTTP_CAPTURE_MAX];
+	unsigned int	 captured_bad;
 	int		 result;	/* CURLcode: 0 when it worked */
 	const char	*error;		/* NULL iff result is 0 */
 	long		 ms;		/* from http_request to completion */

@@ -65,6 +65,7 @@ struct res {
 	int		 has_etag;
 	char		 cap[HTTP_CAPTURE_MAX][HTTP_CAPTURE_VALUE_MAX + 1];
 	int		 has_cap[HTTP_CAPTURE_MAX];
+	unsigned int	 cap_bad;
 	char		 error[CURL_ERROR_SIZE + 64];
 	int		 has_error;
 	long		 ms;
@@ -179,6 +180,7 @@ done_cb(void *arg, const struct http_resp *resp)
 		strlcpy_(r->cap[i], resp->captured[i] != NULL ?
 		    resp->captured[i] : "", sizeof r->cap[i]);
 	}
+	r->cap_bad = resp->captured_bad;
 	r->has_error = resp->error != NULL;
 	strlcpy_(r->error, resp->error != NULL ? resp->error : "",
 	    sizeof r->error);
@@ -578,6 +580,8 @@ t_capture(void)
 	ok(r.has_cap[0], "capture: the header is found whatever its case");
 	is_str(r.cap[0], want, "capture: the value, trimmed");
 	ok(!r.has_cap[1] && !r.has_cap[3], "capture: absent is NULL");
+	ok(r.cap_bad == 0, "capture: absent is not refused (bits %#x)",
+	    r.cap_bad);
 	ok(r.has_cap[2] && r.cap[2][0] == '"', "capture: ETag too");
 	fetched = fetch(h, url(&s_plain, "/v1/keys/nosuch"), &o, &r);
 	ok(fetched && r.status == 404 && !r.has_cap[0],
@@ -592,6 +596,59 @@ t_capture(void)
 	    &cause) == NULL && cause != NULL, "capture: more than %d refused",
 	    HTTP_CAPTURE_MAX);
 	free(cause);
+	res_clear(&r);
+}
+
+/*
+ * A captured header that is there but unusable (repeated, empty, too long,
+ * not printable) is NULL with its captured_bad bit set: never taken for
+ * an absent one.  The stub adds keys/capbad.headers to its answer.
+ */
+static void
+t_capture_bad(void)
+{
+	static const char *const cap[] = { "X-Iaxkey-Next",
+	    "X-Iaxkey-Previous", NULL };
+	static const struct {
+		const char	*what;
+		const char	*lines;
+	} c[] = {
+		{ "repeated", "X-Iaxkey-Next: sha256:aa\n"
+		    "x-iaxkey-next: sha256:aa\n" },
+		{ "empty", "X-Iaxkey-Next: \n" },
+		{ "not printable", "X-Iaxkey-Next: sha256:\001aa\n" },
+		{ "too long", NULL },
+	};
+	struct http_opts	 o;
+	struct res		 r = { 0 };
+	char			 lines[HTTP_CAPTURE_VALUE_MAX + 64];
+	size_t			 i;
+
+	put("keys/capbad.pub", "current\n");
+	memset(&o, 0, sizeof o);
+	o.allow_http = 1;
+	o.capture = cap;
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		if (c[i].lines != NULL)
+			put("keys/capbad.headers", c[i].lines);
+		else {
+			snprintf(lines, sizeof lines, "X-Iaxkey-Next: %0*d\n",
+			    HTTP_CAPTURE_VALUE_MAX + 1, 0);
+			put("keys/capbad.headers", lines);
+		}
+		fetched = fetch(h, url(&s_plain, "/v1/keys/capbad"), &o, &r);
+		ok(fetched && r.status == 200 && !r.has_cap[0] &&
+		    r.cap_bad == 1U, "capture, %s: NULL and refused (bits "
+		    "%#x)", c[i].what, r.cap_bad);
+	}
+	/* The longest value taken: the bound itself. */
+	snprintf(lines, sizeof lines, "X-Iaxkey-Previous: %0*d\n",
+	    HTTP_CAPTURE_VALUE_MAX, 0);
+	put("keys/capbad.headers", lines);
+	fetched = fetch(h, url(&s_plain, "/v1/keys/capbad"), &o, &r);
+	ok(fetched && r.has_cap[1] && strlen(r.cap[1]) ==
+	    HTTP_CAPTURE_VALUE_MAX && r.cap_bad == 0,
+	    "capture: a value of %d characters is taken", HTTP_CAPTURE_VALUE_MAX);
 	res_clear(&r);
 }
 
@@ -1357,6 +1414,7 @@ main(void)
 	t_redact();
 	t_escape();
 	t_capture();
+	t_capture_bad();
 
 	is_int(http_inflight(h), 0, "nothing left in flight");
 	http_free(h);

@@ -198,7 +198,8 @@ test_expect 'per-node RSA leg: the node is the authenticated user' '
 	INBOUND_EXTRA="inkeys = per-node" iaxkeyd_conf && iaxkeyd_start &&
 	emu -t -C IAX2/nodeV-4242 -v "IAXVAR(node)=nodeX" -s inbound -a "" -a RSA >out &&
 	grep -qx "var IAXKEY_STATUS=RSA" out &&
-	! grep -q "^S> GET FULL VARIABLE" out &&
+	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 1 ] &&
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(keynext)}" out &&
 	wait_log "event=inbound .*node=nodeV status=RSA .*node_src=user user=nodeV" &&
 	emu -C IAX2/nodeV-4243 -s inbound -a nodeX -a RSA >out &&
 	grep -qx "var IAXKEY_STATUS=RSA" out &&

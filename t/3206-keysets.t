@@ -121,6 +121,38 @@ test_expect 'a failed GET of the next key installs nothing and drops nothing' '
 	grep -qx "inkeys=nodeA:_1_nodeA" "$USERS"
 '
 
+# A listing header that is there but unusable (sent twice, e.g. by a proxy,
+# or too long) is not an absent one: the round fails, nothing is dropped.
+# The stub adds the lines of nodeD.headers to its answer.
+test_expect 'a repeated X-Iaxkey-Next: FAILED, the held next key stays' '
+	ks_key nodeD && ks_key next/nodeD && adm "fetch nodeD" >out &&
+	grep -qx "  result      NEW" out &&
+	before=$(held nodeD) && [ "$(echo "$before" | wc -l)" = 2 ] &&
+	echo "X-Iaxkey-Next: $(fingerprint "$KS/next/nodeD.pub")" >"$KS/nodeD.headers" &&
+	n=$(log_lines) &&
+	adm "fetch nodeD" >out &&
+	grep -qx "  result      FAILED" out &&
+	grep -qx "  reason      \"key server: bad X-Iaxkey-Next header\"" out &&
+	[ "$(held nodeD)" = "$before" ] &&
+	cmp "$KS/next/nodeD.pub" "$KEYS/_1_nodeD.pub" &&
+	grep -qx "inkeys=.*:_1_nodeD.*" "$USERS" &&
+	! log_since "$n" | grep -q "event=key_dropped node=nodeD"
+'
+
+test_expect 'an over-long X-Iaxkey-Next: FAILED, nothing dropped' '
+	before=$(held nodeD) && rm "$KS/next/nodeD.pub" &&
+	echo "X-Iaxkey-Next: sha256:$(printf "%0300d" 0)" >"$KS/nodeD.headers" &&
+	n=$(log_lines) &&
+	adm "fetch nodeD" >out &&
+	grep -qx "  result      FAILED" out &&
+	grep -qx "  reason      \"key server: bad X-Iaxkey-Next header\"" out &&
+	[ "$(held nodeD)" = "$before" ] && [ -e "$KEYS/_1_nodeD.pub" ] &&
+	! log_since "$n" | grep -q "event=key_dropped node=nodeD" &&
+	rm "$KS/nodeD.headers" &&
+	adm "fetch nodeD" >out && grep -qx "  result      UPDATED" out &&
+	wait_log "event=key_dropped node=nodeD name=_1_nodeD slot=1 role=next"
+'
+
 # Emergency rotation: the held key is stale; the caller falls back once.
 test_expect 'stale: a fallback call from a known node refetches at once' '
 	ks_key nodeS && md5_call nodeS && grep -qx "var IAXKEY_KEY=NEW" out &&
@@ -301,6 +333,39 @@ test_expect 'per-node: one section per node, inkeys naming every slot' '
 	    grep -qx "inkeys=iaxkey-prefix15nodeP:iaxkey-prefix15_1_nodeP" &&
 	[ "$(grep -c "^\[iaxkey-prefix15nodeP\]" "$USERS")" = 1 ] &&
 	[ "$(grep -c "^\[" "$USERS")" = 3 ]
+'
+
+# Per-node RSA leg: the user names the node, the dialplan passes RSA, so
+# the one GET is not needed; the hint is asked alone (one more command),
+# only for a node whose keys are held.
+test_expect 'per-node RSA call with a hint: the hint alone is asked, the set fetched' '
+	ks_key nodeR && md5_call nodeR && grep -qx "var IAXKEY_KEY=NEW" out &&
+	ks_key next/nodeR && f=$(fingerprint "$KS/next/nodeR.pub") &&
+	emu -t -C IAX2/iaxkey-prefix15nodeR-77 -v "IAXVAR(keynext)=$f" \
+	    -s inbound -a "" -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 1 ] &&
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(keynext)}" out &&
+	grep -qxF "A< 200 result=1 ($f)" out &&
+	wait_log "event=inbound .*node=nodeR status=RSA .*node_src=user" &&
+	wait_log "event=key_fetch node=nodeR source=hint .*result=UPDATED .*keys=2 " &&
+	cmp "$KS/next/nodeR.pub" "$KEYS/iaxkey-prefix15_1_nodeR.pub"
+'
+
+test_expect 'node and RSA as arguments: the hint is asked; unknown node: no GET' '
+	ks_key nodeQ && md5_call nodeQ && grep -qx "var IAXKEY_KEY=NEW" out &&
+	ks_key next/nodeQ && f=$(fingerprint "$KS/next/nodeQ.pub") &&
+	emu -t -v "IAXVAR(keynext)=$f" -s inbound -a nodeQ -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	[ "$(grep -c "^S> GET FULL VARIABLE" out)" = 1 ] &&
+	grep -qxF "S> GET FULL VARIABLE \${IAXVAR(keynext)}" out &&
+	wait_log "event=key_fetch node=nodeQ source=hint .*result=UPDATED .*keys=2 " &&
+	cmp "$KS/next/nodeQ.pub" "$KEYS/iaxkey-prefix15_1_nodeQ.pub" &&
+	emu -t -v "IAXVAR(keynext)=$f" -s inbound -a nodeUnheld -a RSA >out &&
+	grep -qx "var IAXKEY_STATUS=RSA" out &&
+	! grep -q "^S> GET FULL VARIABLE" out &&
+	wait_log "event=inbound .*node=nodeUnheld status=RSA" &&
+	[ "$(ks_count nodeUnheld)" = 0 ]
 '
 
 test_expect 'names: a node name cannot start with _ (it would be a slot name)' '

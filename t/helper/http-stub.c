@@ -32,7 +32,10 @@
  *			The answer names the node's other keys, when
  *			DIR/next/<node>.pub or DIR/previous/<node>.pub exist:
  *			"X-Iaxkey-Next: sha256:<hex>", "X-Iaxkey-Previous:
- *			sha256:<hex>" (fingerprints as in the index)
+ *			sha256:<hex>" (fingerprints as in the index);
+ *			then each line "Name: value" of DIR/<node>.headers,
+ *			when it exists, as one more header (a header the
+ *			answer has already is sent twice)
  *	/v1/keys/<node>/next, /v1/keys/<node>/previous
  *			DIR/next/<node>.pub, DIR/previous/<node>.pub, as the
  *			current key (their .behave files beside them)
@@ -147,6 +150,7 @@ static void	 serve_key(struct evhttp_request *, const char *);
 static void	 serve_index(struct evhttp_request *);
 static int	 key_fpr(const char *, char *, size_t);
 static void	 others(struct evhttp_request *, const char *);
+static void	 extra_headers(struct evhttp_request *, const char *);
 static int	 entry_cmp(const void *, const void *);
 static void	 behave(struct evhttp_request *, const char *);
 static int	 partial(struct evhttp_request *, const char *, char *);
@@ -401,8 +405,10 @@ serve_key(struct evhttp_request *req, const char *node)
 		return;
 	}
 	rsakey_sha256_hex(buf, len, hex);
-	if (strchr(node, '/') == NULL)
+	if (strchr(node, '/') == NULL) {
 		others(req, node);
+		extra_headers(req, node);
+	}
 	if (etag_match(req, hex))
 		reply(req, 304, NULL, NULL, 0, hex);
 	else
@@ -452,6 +458,33 @@ others(struct evhttp_request *req, const char *node)
 			    req), hdr[i], fpr);
 		free(path);
 	}
+}
+
+/* Add the header lines of DIR/<node>.headers ("Name: value") as they are. */
+static void
+extra_headers(struct evhttp_request *req, const char *node)
+{
+	char	*path, *buf, *line, *next, *colon;
+	size_t	 len;
+	int	 err;
+
+	xasprintf(&path, "%s/%s.headers", dir, node);
+	buf = slurp(path, FILE_MAX, &len, &err);
+	free(path);
+	if (buf == NULL)
+		return;
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((colon = strchr(line, ':')) == NULL)
+			continue;
+		*colon++ = '\0';
+		colon += strspn(colon, " ");
+		if (evhttp_add_header(evhttp_request_get_output_headers(req),
+		    line, colon) == -1)
+			note("%s.headers: header %s refused", node, line);
+	}
+	free(buf);
 }
 
 /* Order index entries by name. */
