@@ -27,7 +27,6 @@ static void	admin_key_done(void *, const struct keyops_result *);
 static void	admin_key_unstaged(void *, int, const char *);
 static void	admin_key_line(void *, const char *);
 static void	admin_key_plan(struct console_client *);
-static void	admin_key_stop(struct console_client *);
 
 /* key generate */
 void
@@ -51,7 +50,11 @@ admin_key_generate(struct console_client *c, int argc, char **argv)
 	free(pub);
 }
 
-/* key upload, key rotate now: the reply waits for the key server. */
+/*
+ * key upload, key rotate now: the reply waits for the key server.  Once
+ * the replace of key rotate now is on the way, a planned rotation ends
+ * (rotate_abort); if it cannot start, the rotation goes on as it was.
+ */
 static void
 admin_key_start(struct console_client *c, int rotate)
 {
@@ -70,6 +73,11 @@ admin_key_start(struct console_client *c, int rotate)
 		return;
 	}
 	admin_audit(c, what, rotate ? "now" : NULL, "started");
+	if (rotate && rotate_running()) {
+		rotate_abort();
+		console_printf(c, "  rotation    planned rotation ended; the "
+		    "pair in use signs the replace");
+	}
 	console_wait(c, admin_key_cancel, w);
 }
 
@@ -87,7 +95,7 @@ admin_key_rotate(struct console_client *c, int argc, char **argv)
 	if (argc == 0)
 		admin_key_plan(c);
 	else if (strcasecmp(argv[0], "now") == 0)
-		admin_key_stop(c);
+		admin_key_start(c, 1);
 	else if (strcasecmp(argv[0], "cancel") == 0) {
 		struct admin_key_wait	*w;
 		char			*cause = NULL;
@@ -135,24 +143,6 @@ admin_key_plan(struct console_client *c)
 	    "switch follows %lld s after it is staged (key show)",
 	    conf_int(ikd->conf, "node:rotate_grace"));
 	console_ok(c);
-}
-
-/* key rotate now: end a planned rotation, then replace the key. */
-static void
-admin_key_stop(struct console_client *c)
-{
-	uint64_t	 gen;
-	int		 was = rotate_running();
-
-	if (keyops_busy()) {
-		console_err(c, "a key upload or rotation is already running");
-		return;
-	}
-	rotate_abort(&gen);
-	if (was)
-		console_printf(c, "  rotation    planned rotation ended%s",
-		    gen != 0 ? ", old pair back in use" : "");
-	admin_key_start(c, 1);
 }
 
 /* The client went before the outcome: no callback will come. */

@@ -656,6 +656,8 @@ keyops_end(struct keyop *op, struct keyops_result *r)
 		lf_str(&l, "reason", r->reason);
 	lf_emit(&l);
 	ko.op = NULL;
+	if (op->rotate)
+		rotate_replaced(r->ok);
 	if (op->cb != NULL)
 		op->cb(op->arg, r);
 	keyops_op_free(op);

@@ -4,7 +4,8 @@
  *
  *   key rotate ─► generate <name>.key.next/.pub.next, row step=staging
  *   staging  ─ PUT <N>/next (signed by next and current), 201 ─► staged
- *              (a 4xx refusal rolls back: .next files and row gone)
+ *              (a 4xx refusal rolls back: .next files and row gone; after
+ *              a failed try, which may have staged the key, DELETE <N>/next)
  *   staged   ─ at t_step + rotate_grace: copy the pair to .key.old/.pub.old,
  *              rename .key.next over .key, then .pub.next over .pub, fsync,
  *              reload res_crypto ─► switched
@@ -20,6 +21,13 @@
  * row, roll back to the pair in use.  A request that gets no answer (or a
  * 5xx, or any failure after the switch) is retried after 1 s, doubling to
  * 60 s.  Timers are evtimers on the loop; nothing blocks.
+ *
+ * "key rotate now" ends the rotation once its replace is on the way
+ * (rotate_abort) and never touches the pair in use, which signs the
+ * replace: before the switch that is the current key at the key server;
+ * after it the new key, current there if the promote landed and staged
+ * next if not, which the key server accepts for a replace too.  Before
+ * the switch, a replace that fails is followed by DELETE <N>/next.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -55,10 +63,11 @@ static const char *const rotate_steps[ROT_MAX] = {
 	"none", "staging", "staged", "switched", "promoted"
 };
 
-/* A "key rotate cancel" waiting for the key server's unstage answer. */
+/* An unstage (DELETE <N>/next) waiting for the key server's answer. */
 struct rotate_unstage {
 	struct http_req	*req;
-	rotate_cb	 cb;
+	const char	*why;		/* what ended the rotation (static) */
+	rotate_cb	 cb;		/* "key rotate cancel", or NULL */
 	void		*arg;
 };
 
@@ -73,6 +82,7 @@ static struct {
 	struct http_req		*req;
 	struct event		*timer;
 	struct rotate_unstage	*unstage;
+	int			 unstage_owed;	/* if the replace fails */
 } rot;
 
 static const char sql_rot_get[] =
@@ -103,6 +113,9 @@ static void	rotate_send(const char *, const char *, const char *,
 static void	rotate_done_cb(void *, const struct http_resp *);
 static void	rotate_retry(const char *);
 static void	rotate_finish(void);
+static struct rotate_unstage *rotate_unstage(const char *, rotate_cb,
+		    void *, char **);
+static void	rotate_unstage_late(const char *);
 static void	rotate_unstage_cb(void *, const struct http_resp *);
 static void	rotate_stop(void);
 static long long	rotate_grace(void);
@@ -540,7 +553,7 @@ static void
 rotate_done_cb(void *arg, const struct http_resp *resp)
 {
 	char	reason[1024];
-	int	ok;
+	int	ok, tried;
 
 	rot.req = NULL;
 	ok = resp->result == 0 && (resp->status == 200 ||
@@ -561,7 +574,11 @@ rotate_done_cb(void *arg, const struct http_resp *resp)
 		else if (resp->result == 0 && resp->status >= 400 &&
 		    resp->status < 500 && resp->status != 408 &&
 		    resp->status != 429) {
+			/* An earlier try may have staged the key. */
+			tried = rot.attempts > 0;
 			rotate_rollback(reason);
+			if (tried)
+				rotate_unstage_late("staging refused");
 			return;
 		} else {
 			rotate_retry(reason);
@@ -701,6 +718,12 @@ rotate_start(char *fpr, size_t size, char **cause)
 		*cause = xstrdup("a key upload or rotation is already running");
 		return (-1);
 	}
+	if (rot.unstage != NULL) {
+		/* It would unstage the key this rotation stages. */
+		*cause = xstrdup("the key server has not yet answered the "
+		    "unstage of the last rotation's next key: try again");
+		return (-1);
+	}
 	if ((key = keyops_file(".key", cause)) == NULL)
 		return (-1);
 	if (!keys_node_ok(conf_str(ikd->conf, "node:name"))) {
@@ -753,10 +776,6 @@ out:
 int
 rotate_cancel(rotate_cb cb, void *arg, void **waitp, char **cause)
 {
-	struct rotate_unstage	*u;
-	struct keyops_sreq	 sr;
-	char			*key;
-
 	*waitp = NULL;
 	if (rot.step == ROT_NONE) {
 		*cause = xstrdup("no rotation is running");
@@ -775,23 +794,7 @@ rotate_cancel(rotate_cb cb, void *arg, void **waitp, char **cause)
 	rotate_remove(".key.next", ".pub.next");
 	rotate_log("cancelled", 0, "key rotate cancel");
 	rotate_forget();
-	if ((key = keyops_file(".key", cause)) == NULL)
-		return (0);
-	memset(&sr, 0, sizeof sr);
-	sr.method = "DELETE";
-	sr.sub = "next";
-	sr.sign = key;
-	u = xcalloc(1, sizeof *u);
-	u->cb = cb;
-	u->arg = arg;
-	u->req = keyops_send(&sr, rotate_unstage_cb, u, cause);
-	free(key);
-	if (u->req == NULL) {
-		free(u);
-		return (0);
-	}
-	rot.unstage = u;
-	*waitp = u;
+	*waitp = rotate_unstage("cancelled rotation", cb, arg, cause);
 	return (0);
 }
 
@@ -824,26 +827,83 @@ rotate_unstage_cb(void *arg, const struct http_resp *resp)
 		    "no next key staged");
 	else
 		keyops_reason(reason, sizeof reason, resp);
-	log_info("own key: cancelled rotation: %s", reason);
+	if (ok)
+		log_info("own key: %s: %s", u->why, reason);
+	else
+		log_warnx("own key: %s: the key server may still stage the "
+		    "next key (its private half is gone): %s", u->why, reason);
 	if (u->cb != NULL)
 		u->cb(u->arg, ok, reason);
 	free(u);
 }
 
 /*
- * "key rotate now": end a planned rotation at any step, leaving a
- * consistent pair in use: before the switch the old pair (the .next files
- * go), after the switch and before the promote the old pair again (from
- * the .old files; *gen gets the reload), since the key server still
- * holds it as current, after the promote the new pair.
+ * Ask the key server to unstage the next key: DELETE <N>/next, signed by
+ * the key in use; why tells what ended the rotation.  cb(arg, ok,
+ * message) runs with the answer (cb NULL: the answer is only logged).
+ * The waiter, or NULL with *cause when the request could not be sent or
+ * another unstage is still waiting.
  */
-void
-rotate_abort(uint64_t *gen)
+static struct rotate_unstage *
+rotate_unstage(const char *why, rotate_cb cb, void *arg, char **cause)
+{
+	struct rotate_unstage	*u;
+	struct keyops_sreq	 sr;
+	char			*key;
+
+	if (rot.unstage != NULL) {
+		*cause = xstrdup("an unstage is already waiting for the key "
+		    "server");
+		return (NULL);
+	}
+	if ((key = keyops_file(".key", cause)) == NULL)
+		return (NULL);
+	memset(&sr, 0, sizeof sr);
+	sr.method = "DELETE";
+	sr.sub = "next";
+	sr.sign = key;
+	u = xcalloc(1, sizeof *u);
+	u->why = why;
+	u->cb = cb;
+	u->arg = arg;
+	u->req = keyops_send(&sr, rotate_unstage_cb, u, cause);
+	free(key);
+	if (u->req == NULL) {
+		free(u);
+		return (NULL);
+	}
+	rot.unstage = u;
+	return (u);
+}
+
+/*
+ * A rotation ended after the key server may have staged its next key,
+ * whose private half is gone: unstage it, best effort (logged).
+ */
+static void
+rotate_unstage_late(const char *why)
 {
 	char	*cause = NULL;
-	int	 moved;
 
-	*gen = 0;
+	if (rotate_unstage(why, NULL, NULL, &cause) == NULL) {
+		log_warnx("own key: %s: the key server was not asked to "
+		    "unstage the next key: %s", why, cause);
+		free(cause);
+	}
+}
+
+/*
+ * "key rotate now", once its replace (signed by the pair in use) is on
+ * the way: end a planned rotation at any step, leaving the pair in use
+ * as it is.  Before the switch the .next files go; should the replace
+ * fail, rotate_replaced unstages the next key.  After the switch the
+ * pair in use is the new one, which the key server holds as current
+ * (the promote landed) or as staged next (it did not) and accepts for
+ * the replace either way; the .old files go.
+ */
+void
+rotate_abort(void)
+{
 	rotate_stop();
 	switch (rot.step) {
 	case ROT_NONE:
@@ -851,25 +911,29 @@ rotate_abort(uint64_t *gen)
 	case ROT_STAGING:
 	case ROT_STAGED:
 		rotate_remove(".key.next", ".pub.next");
-		rotate_log("cancelled", 0, "key rotate now");
-		break;
-	case ROT_SWITCHED:
-		if (keyops_install(".old", &moved, gen, &cause) == -1 &&
-		    !moved) {
-			/* The new pair is consistent too: it stays. */
-			log_warnx("own key: the old pair cannot be put back "
-			    "(%s); the new one stays", cause);
-			rotate_remove(".key.old", ".pub.old");
-		}
-		free(cause);
-		rotate_log("rolled_back", 1, "key rotate now");
+		rot.unstage_owed = 1;
 		break;
 	default:
 		rotate_remove(".key.old", ".pub.old");
-		rotate_log("cancelled", 0, "key rotate now");
 		break;
 	}
+	rotate_log("cancelled", 0, "key rotate now");
 	rotate_forget();
+}
+
+/*
+ * The replace of "key rotate now" ended (ok 1: the key server holds the
+ * new key).  When it failed, a next key that the aborted rotation staged
+ * may still be published: unstage it.
+ */
+void
+rotate_replaced(int ok)
+{
+	int	owed = rot.unstage_owed;
+
+	rot.unstage_owed = 0;
+	if (owed && !ok)
+		rotate_unstage_late("key rotate now failed");
 }
 
 /* The next key's fingerprint while it is staged: 1 with fpr, else 0. */

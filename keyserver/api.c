@@ -8,7 +8,8 @@
  *   GET    /v1/keys/<node>/next	staged next PEM, or 404
  *   GET    /v1/keys/<node>/previous	previous PEM, or 404
  *   PUT    /v1/keys/<node>		register, promote the next key, or
- *					replace (proof of possession)
+ *					replace (proof of possession; a
+ *					replace may be signed by the next key)
  *   PUT    /v1/keys/<node>/next	stage (rotate.c)
  *   DELETE /v1/keys/<node>[/next|/previous]
  *					revoke, unstage, retire (rotate.c)
@@ -723,20 +724,51 @@ api_op_key(struct api_op *op, const char *resource, struct ks_upload *u)
 }
 
 /*
+ * The key that signs cursig (X-Iaxkey-Current-Signature) of op's PUT of
+ * the key op->fpr on k's node, as the audit's auth label, or NULL:
+ * - the current key, always;
+ * - the previous key when the body is the current key (a promotion
+ *   resent after it succeeded);
+ * - the staged next key when the body is neither the current nor the
+ *   next key (a replace): the current key authorised the next key's
+ *   holder when it was staged, and a node that switched to it before its
+ *   promotion landed (or whose promotion's answer was lost) holds no
+ *   other key to sign an emergency replace with.
+ */
+static const char *
+api_put_signer(const struct ks_key *k, const struct api_op *op,
+    const char *cursig)
+{
+	const struct ks_pem	*cur = k->slot[KS_CURRENT];
+	const struct ks_pem	*next = k->slot[KS_NEXT];
+	const struct ks_pem	*prev = k->slot[KS_PREVIOUS];
+
+	if (api_sig_verify(cur->pem, cur->len, &op->s, cursig))
+		return ("key+current");
+	if (strcmp(cur->fpr, op->fpr) == 0)
+		return (prev != NULL && api_sig_verify(prev->pem, prev->len,
+		    &op->s, cursig) ? "key+previous" : NULL);
+	if (next != NULL && strcmp(next->fpr, op->fpr) != 0 &&
+	    api_sig_verify(next->pem, next->len, &op->s, cursig))
+		return ("key+next");
+	return (NULL);
+}
+
+/*
  * PUT /v1/keys/<node>: register (a token), or, signed by the current
  * key too, promote the staged next key (the body is that key), answer
  * unchanged (the body is the current key: a promotion resent), or
- * replace (any other key: the next and previous keys are dropped).
+ * replace (any other key: the next and previous keys are dropped; the
+ * staged next key may sign it instead of the current one).
  */
 static void
 api_put(struct evhttp_request *req, const char *node, const char *addr)
 {
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	const struct ks_key	*cur;
-	const struct ks_pem	*prev;
 	struct ks_upload	 u;
 	struct api_op		 op;
-	const char		*token, *cursig, *action;
+	const char		*token, *cursig, *action, *auth = "key+token";
 	enum stats_upload	 result;
 	int			 rc;
 
@@ -745,22 +777,13 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 		goto fail;
 	if ((cur = keys_get(node)) != NULL) {
 		cursig = evhttp_find_header(h, "X-Iaxkey-Current-Signature");
-		prev = cur->slot[KS_PREVIOUS];
 		if (cursig == NULL) {
 			op.code = 403;
 			op.why = "replacing a key needs "
 			    "X-Iaxkey-Current-Signature";
 			goto fail;
 		}
-		/*
-		 * A promotion resent after it succeeded is signed by the key
-		 * that is now the previous one: the same answer, unchanged.
-		 */
-		if (!api_sig_verify(cur->slot[KS_CURRENT]->pem,
-		    cur->slot[KS_CURRENT]->len, &op.s, cursig) &&
-		    (strcmp(cur->slot[KS_CURRENT]->fpr, op.fpr) != 0 ||
-		    prev == NULL ||
-		    !api_sig_verify(prev->pem, prev->len, &op.s, cursig))) {
+		if ((auth = api_put_signer(cur, &op, cursig)) == NULL) {
 			op.code = 403;
 			op.why = "not signed by the currently registered key";
 			goto fail;
@@ -787,16 +810,16 @@ api_put(struct evhttp_request *req, const char *node, const char *addr)
 	if (cur == NULL) {
 		action = "register";
 		result = STATS_UPLOAD_REGISTERED;
-		rc = keys_register(node, &u, "key+token", addr, &op.cause);
+		rc = keys_register(node, &u, auth, addr, &op.cause);
 	} else if (cur->slot[KS_NEXT] != NULL &&
 	    strcmp(cur->slot[KS_NEXT]->fpr, op.fpr) == 0) {
 		action = "promote";
 		result = STATS_UPLOAD_PROMOTED;
-		rc = keys_promote(node, "key+current", addr, &op.cause);
+		rc = keys_promote(node, auth, addr, &op.cause);
 	} else {
 		action = "replace";
 		result = STATS_UPLOAD_REPLACED;
-		rc = keys_replace(node, &u, "key+current", addr, &op.cause);
+		rc = keys_replace(node, &u, auth, addr, &op.cause);
 	}
 	if (rc == -1) {
 		api_store_failed(node, action, &op.cause, &op.code, &op.why);

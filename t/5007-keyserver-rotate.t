@@ -231,6 +231,29 @@ test_expect 'replace (emergency): next and previous dropped, audit revoke' '
 
 test_expect 'restart after replace: same state' 'restart_same'
 
+test_expect 'replace signed by the staged next key: 200, audit key+next' '
+	TOK7=$("$KSRV" -f "$T_DIR/ksrv.conf" token add node7) &&
+	[ "$(TOKEN=$TOK7 ks_req PUT node7 a.pub a)" = 201 ] &&
+	[ "$(ks_req PUT node7/next b.pub b a)" = 201 ] && audit_new >/dev/null &&
+	[ "$(ks_req PUT node7 x.pub x x)" = 403 ] &&
+	grep -qx "not signed by the currently registered key" resp &&
+	[ "$(ks_req PUT node7 b.pub b b)" = 403 ] &&
+	[ "$(ks_req PUT node7 a.pub a b)" = 403 ] &&
+	cmp a.pub store/node7.pub && cmp b.pub store/next/node7.pub &&
+	[ -z "$(audit_new)" ] &&
+	[ "$(ks_req PUT node7 c.pub c b)" = 200 ] &&
+	[ "$(cat resp)" = "$Fc" ] &&
+	cmp c.pub store/node7.pub && [ ! -e store/next/node7.pub ] &&
+	test_cmp <(audit_new) <<-EOF &&
+	node=node7 action=replace auth=key+next old=$Fa new=$Fc addr=127.0.0.1
+	node=node7 action=revoke auth=key+next old=$Fb new=- addr=127.0.0.1
+	EOF
+	[ "$(ks_req PUT node7 d.pub d b)" = 403 ] &&
+	[ "$(ks_req PUT node7 d.pub d a)" = 403 ] &&
+	cmp c.pub store/node7.pub &&
+	[ "$(ks_req DELETE node7 /dev/null c)" = 200 ] && audit_new >/dev/null
+'
+
 test_expect 'revoke drops current, next and previous' '
 	[ "$(ks_req PUT node1/next a.pub a f)" = 201 ] &&
 	[ "$(ks_req PUT node1 a.pub a f)" = 200 ] &&

@@ -3,7 +3,9 @@
 # the real iaxkey-server: staging, staged, the switch after rotate_grace
 # (files renamed, res_crypto reloaded through the AMI emulator), promote,
 # retire; a restart (SIGTERM, start) at each step resumes it and ends in
-# the same state; key rotate cancel and key rotate now; crash leftovers.
+# the same state; key rotate cancel and key rotate now (at every step,
+# the promote landed or not, the replace failing or not starting); a
+# staged key unstaged after a refusal; crash leftovers.
 # Steps are held by a long rotate_grace or by stopping the key server, and
 # released by "reload config" (which retries a failing step at once); the
 # test waits on event=key_rotation lines, never on time.
@@ -186,7 +188,7 @@ test_expect 'a crash in the middle of the switch is finished at the start' '
 
 test_expect 'key rotate now while promoted: replaced, previous dropped' '
 	adm "key rotate now" >out && tail -n 1 out | grep -q "^OK$" &&
-	grep -q "^  rotation    planned rotation ended$" out &&
+	grep -q "^  rotation    planned rotation ended; the pair in use signs the replace$" out &&
 	step cancelled && settled &&
 	NOW=$(fingerprint "$PUB") && [ "$NOW" != "$NEXT" ] &&
 	server && cmp ks.cur "$PUB" && [ "$(cat ks.previous)" = 404 ]
@@ -215,17 +217,110 @@ test_expect 'key rotate now while staged: replaced, next dropped' '
 	    "$T_DIR/daemon.log"
 '
 
-test_expect 'key rotate now while promoting (server down): old pair back' '
+test_expect 'key rotate now while promoting (server down): the new pair stays' '
 	OLD=$NOW && adm "key rotate" >out &&
 	NEXT=$(sed -n "s/^  next        //p" out) && step staged &&
 	ksrv_stop && grace 1 && step switched && step failed &&
 	: >"$T_DIR/ami.reloads" &&
 	adm "key rotate now" >out &&
-	grep -q "^  rotation    planned rotation ended, old pair back in use$" out &&
+	grep -q "^  rotation    planned rotation ended; the pair in use signs the replace$" out &&
 	grep -q "^ERR rotate failed: key server: " out &&
-	step rolled_back && settled && [ "$(key_fpr "$KEY")" = "$OLD" ] &&
-	grep -qx "reload res_crypto.so" "$T_DIR/ami.reloads" &&
-	ksrv_start && adm "key upload" >out && grep -q "^  http        200$" out
+	step cancelled && settled && [ "$(key_fpr "$KEY")" = "$NEXT" ] &&
+	[ ! -s "$T_DIR/ami.reloads" ] &&
+	conf 3600 && ksrv_start && adm "reload config" >/dev/null &&
+	server && [ "$(fingerprint ks.cur)" = "$OLD" ] && cmp ks.next "$PUB" &&
+	adm "key rotate now" >out && tail -n 1 out | grep -q "^OK$" &&
+	NOW=$(fingerprint "$PUB") && [ "$NOW" != "$NEXT" ] && settled &&
+	server && cmp ks.cur "$PUB" && [ "$(cat ks.next)" = 404 ] &&
+	grep -q "action=replace auth=key+next old=$OLD new=$NOW " \
+	    "$T_DIR/store/audit.log"
+'
+
+# Start a rotation and hold it at switched with the key server up: a
+# stranger's key stands in for .key.old, so the key server refuses the
+# promote (403) and the node keeps retrying it.  The real old private key
+# is kept as $T_DIR/old.key, the new one as $T_DIR/new.key (for ks_req).
+held_switched() {
+	OLD=$NOW && adm "key rotate" >out &&
+	NEXT=$(sed -n "s/^  next        //p" out) && step staged &&
+	ksrv_stop && grace 1 && step switched && step failed &&
+	cp -p "$KEY.old" "$T_DIR/old.key" && cp -p "$KEY" "$T_DIR/new.key" &&
+	own_key other && mv "$T_DIR/keys/other.key" "$KEY.old" &&
+	rm "$T_DIR/keys/other.pub" &&
+	conf 3600 && ksrv_start && adm "reload config" >/dev/null &&
+	wait_log "event=key_rotation step=failed node=testnode fingerprint=$NEXT .*HTTP 403"
+}
+
+test_expect 'key rotate now while switched, the promote landed unseen: replaced' '
+	held_switched &&
+	[ "$(ks_req PUT testnode "$PUB" new old)" = 200 ] &&
+	server && cmp ks.cur "$PUB" && [ "$(fingerprint ks.previous)" = "$OLD" ] &&
+	adm "key show" >show && grep -q "^  rotation    switched, promoting" show &&
+	adm "key rotate now" >out && tail -n 1 out | grep -q "^OK$" &&
+	grep -q "^  rotation    planned rotation ended; the pair in use signs the replace$" out &&
+	step cancelled && settled &&
+	NOW=$(fingerprint "$PUB") && [ "$NOW" != "$NEXT" ] && [ "$NOW" != "$OLD" ] &&
+	server && cmp ks.cur "$PUB" && [ "$(cat ks.next)" = 404 ] &&
+	[ "$(cat ks.previous)" = 404 ] &&
+	grep -q "action=replace auth=key+current old=$NEXT new=$NOW " \
+	    "$T_DIR/store/audit.log"
+'
+
+test_expect 'key rotate now while switched, the promote not landed: replaced' '
+	held_switched &&
+	server && [ "$(fingerprint ks.cur)" = "$OLD" ] && cmp ks.next "$PUB" &&
+	adm "key rotate now" >out && tail -n 1 out | grep -q "^OK$" &&
+	step cancelled && settled &&
+	NOW=$(fingerprint "$PUB") && [ "$NOW" != "$NEXT" ] && [ "$NOW" != "$OLD" ] &&
+	server && cmp ks.cur "$PUB" && [ "$(cat ks.next)" = 404 ] &&
+	[ "$(cat ks.previous)" = 404 ] &&
+	grep -q "action=replace auth=key+next old=$OLD new=$NOW " \
+	    "$T_DIR/store/audit.log" &&
+	grep -q "action=revoke auth=key+next old=$NEXT new=- " \
+	    "$T_DIR/store/audit.log"
+'
+
+test_expect 'key rotate now that cannot start leaves the rotation as it was' '
+	OLD=$NOW && adm "key rotate" >out &&
+	NEXT=$(sed -n "s/^  next        //p" out) && step staged &&
+	cp -p "$KEY.next" k.next && : >"$KEY.new" &&
+	adm "key rotate now" >out &&
+	grep -q "^ERR .*testnode.key.new is left over from an interrupted rotation" out &&
+	! grep -q "planned rotation ended" out &&
+	adm "key show" >show && grep -q "^  rotation    staged $NEXT at " show &&
+	cmp "$KEY.next" k.next && [ "$(key_fpr "$KEY")" = "$OLD" ] &&
+	server && cmp ks.next "$PUB.next" &&
+	rm "$KEY.new" && adm "key rotate cancel" >out &&
+	tail -n 1 out | grep -q "^OK$" && settled
+'
+
+test_expect 'key rotate now while staged, the replace failing: unstage tried' '
+	adm "key rotate" >out &&
+	NEXT=$(sed -n "s/^  next        //p" out) && step staged &&
+	ksrv_stop && adm "key rotate now" >out &&
+	grep -q "^ERR rotate failed: key server: " out &&
+	step cancelled && settled && [ "$(key_fpr "$KEY")" = "$OLD" ] &&
+	wait_log "own key: key rotate now failed: the key server may still stage the next key" &&
+	ksrv_start && server && [ "$(fingerprint ks.next)" = "$NEXT" ] &&
+	cp -p "$KEY" "$T_DIR/cur.key" &&
+	[ "$(ks_req DELETE testnode/next /dev/null cur)" = 200 ]
+'
+
+test_expect 'a refusal while staging after a failed try: the next key is unstaged' '
+	conf 3600 "upload_url = http://127.0.0.1:1/v1/keys/{node}" &&
+	adm "reload config" >/dev/null &&
+	adm "key rotate" >out && NEXT=$(sed -n "s/^  next        //p" out) &&
+	step staging && step failed &&
+	cp -p "$KEY.next" "$T_DIR/nx.key" && cp -p "$KEY" "$T_DIR/cur.key" &&
+	[ "$(ks_req PUT testnode/next "$PUB.next" nx cur)" = 201 ] &&
+	server && cmp ks.next "$PUB.next" &&
+	own_key other && mv "$T_DIR/keys/other.key" "$KEY.next" &&
+	rm "$T_DIR/keys/other.pub" &&
+	conf 3600 && adm "reload config" >/dev/null &&
+	step rolled_back &&
+	wait_log "own key: staging refused: key server: next key unstaged" &&
+	server && [ "$(cat ks.next)" = 404 ] && settled &&
+	[ "$(key_fpr "$KEY")" = "$OLD" ]
 '
 
 test_expect 'a refusal while staging rolls back' '
