@@ -1,5 +1,6 @@
 #!/bin/bash
-# Key rotation on real Asterisk, on every build (issue 14):
+# Key rotation on real Asterisk, on every build, with shared and with
+# per-node callee sections (issue 14):
 #   - planned: A stages a next key, switches after [node] rotate_grace,
 #     promotes it, retires the old one after another grace, while A calls B
 #     and C every 2 s: every call passes RSA, none falls back, none is lost.
@@ -67,10 +68,18 @@ held() {
 	ls "$(nv "$1" dir)/keys" | grep -E -c '^(_[12]_)?nodeA\.pub$'
 }
 
+# The story on root $1 with the callee layout $2: shared (the one the
+# build can run) or per-node (callers' RSA leg as their own user; the hint
+# is then asked on its own on RSA calls).
 rotation() {
-	local root=$1 v
+	local root=$1 v LAYOUT IKD_USER IKD_RSA_USER IKD_INKEYS
 	v=$(e2e_version "$root")
-	e2e_shared "$root"
+	if [ "$2" = per-node ]; then
+		LAYOUT=per-node IKD_INKEYS=per-node IKD_RSA_USER='{node}' IKD_USER=
+		v="$v per-node"
+	else
+		e2e_shared "$root"
+	fi
 	: >"$T_DIR/timeline"
 	ROUND=9000
 	test_expect "$v: key server, A (rotate_grace $GRACE), B (sync every 1 s), C (no sync)" '
@@ -141,11 +150,17 @@ rotation() {
 		[ "$(ast_count nodeB "actual auth method = MD5"; :)" = $((b_md5 + 1)) ] &&
 		[ "$(ast_count nodeC "actual auth method = MD5"; :)" = $((c_md5 + 1)) ]
 	'
-	sed "s/^/# $v /" "$T_DIR/timeline"
-	[ -n "${E2E_TIMELINE:-}" ] && sed "s/^/$v /" "$T_DIR/timeline" >>"$E2E_TIMELINE"
+	sed "s/^/# $v: /" "$T_DIR/timeline"
+	[ -n "${E2E_TIMELINE:-}" ] && sed "s/^/$v: /" "$T_DIR/timeline" >>"$E2E_TIMELINE"
 	test_expect "$v: nodes stop cleanly" '
 		node_stop nodeA && node_stop nodeB && node_stop nodeC && ksrv_stop
 	'
 }
 
-e2e_each_root rotation
+# Both layouts on a build, each in a directory of its own.
+rotations() {
+	rotation "$1" shared
+	E2E_TAG="$E2E_TAG-per-node" rotation "$1" per-node
+}
+
+e2e_each_root rotations
