@@ -27,6 +27,12 @@ held() {
 	sqlite3 "$DB" "SELECT slot, role, fingerprint FROM keyslots WHERE node = '$1' ORDER BY slot"
 }
 
+# The key server promotes node $1: previous := current, current := next.
+ks_promote() {
+	mv "$KS/$1.pub" "$KS/previous/$1.pub" &&
+	mv "$KS/next/$1.pub" "$KS/$1.pub"
+}
+
 # The daemon log lines after line $1.
 log_since() {
 	tail -n +"$(($1 + 1))" "$T_DIR/daemon.log"
@@ -76,8 +82,7 @@ test_expect 'promotion: no file renamed or rewritten, no reload, roles follow' '
 	cur=$(fingerprint "$KS/nodeA.pub") && nxt=$(fingerprint "$KS/next/nodeA.pub") &&
 	cp "$KEYS/nodeA.pub" slot0.before && cp "$KEYS/_1_nodeA.pub" slot1.before &&
 	cp "$USERS" users.before &&
-	mv "$KS/nodeA.pub" "$KS/previous/nodeA.pub" &&
-	mv "$KS/next/nodeA.pub" "$KS/nodeA.pub" &&
+	ks_promote nodeA &&
 	adm "fetch nodeA" >out &&
 	grep -qx "  result      UPDATED" out &&
 	grep -qx "  fingerprint $nxt" out &&
@@ -368,8 +373,7 @@ test_expect 'a full line: the current key installed, the next key refused once' 
 # new but the next key'"'"'s, and that one does not fit.
 test_expect 'a full line: roles follow a promotion, the new next key is refused' '
 	c0=$(fingerprint "$KS/nodeL.pub") && n1=$(fingerprint "$KS/next/nodeL.pub") &&
-	mv "$KS/nodeL.pub" "$KS/previous/nodeL.pub" &&
-	mv "$KS/next/nodeL.pub" "$KS/nodeL.pub" && ks_key next/nodeL &&
+	ks_promote nodeL && ks_key next/nodeL &&
 	adm "fetch nodeL" >out && grep -qx "  result      UPDATED" out &&
 	[ "$(held nodeL)" = "0|previous|$c0
 1|current|$n1" ] &&
@@ -382,8 +386,7 @@ test_expect 'a full line: roles follow a promotion, the new next key is refused'
 # takes slot 0 and the previous key goes.
 test_expect 'a full line: at promotion the new current key takes slot 0' '
 	fa=$(fingerprint "$KS/nodeK.pub") &&
-	mv "$KS/nodeK.pub" "$KS/previous/nodeK.pub" &&
-	mv "$KS/next/nodeK.pub" "$KS/nodeK.pub" &&
+	ks_promote nodeK &&
 	adm "fetch nodeK" >out && grep -qx "  result      UPDATED" out &&
 	cmp "$KS/nodeK.pub" "$KEYS/nodeK.pub" &&
 	[ "$(held nodeK)" = "0|current|$(fingerprint "$KS/nodeK.pub")" ] &&
@@ -421,8 +424,7 @@ stale_refetch_s = 3600" iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &
 # key takes it (the previous one goes: no other slot fits).
 test_expect 'per-node, 79 characters: a promotion puts the new current in slot 0' '
 	fa=$(fingerprint "$KS/$LONG.pub") &&
-	mv "$KS/$LONG.pub" "$KS/previous/$LONG.pub" &&
-	mv "$KS/next/$LONG.pub" "$KS/$LONG.pub" &&
+	ks_promote "$LONG" &&
 	adm "fetch $LONG" >out && grep -qx "  result      UPDATED" out &&
 	cmp "$KS/$LONG.pub" "$KEYS/iaxkey-prefix15$LONG.pub" &&
 	[ "$(held "$LONG")" = "0|current|$(fingerprint "$KS/$LONG.pub")" ] &&
