@@ -10,7 +10,9 @@
  * '_' right after the prefix is a slot 1 or 2 name: names never collide.
  * A key keeps its slot while it stays in the set (no renames: a promotion
  * changes no file and no inkeys entry).  A name longer than 79 characters
- * cannot exist in Asterisk: a key that would need one is not installed.
+ * cannot exist in Asterisk, and the shared inkeys line stays within 8190:
+ * a key that would need such a name, or a new name that does not fit on
+ * the line, is not installed (a current key takes slot 0 instead).
  *
  * The keyslots table is the truth; the keys table keeps one row per node
  * (its current key, status and times).  keyset_apply changes both in one
