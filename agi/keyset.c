@@ -10,12 +10,15 @@
  * '_' right after the prefix is a slot 1 or 2 name: names never collide.
  * A key keeps its slot while it stays in the set (no renames: a promotion
  * changes no file and no inkeys entry).  A name longer than 79 characters
- * cannot exist in Asterisk: a key that would need one is not installed.
+ * cannot exist in Asterisk, and the shared inkeys line stays within 8190:
+ * a key that would need such a name, or a new name that does not fit on
+ * the line, is not installed (a current key takes slot 0 instead).
  *
  * The keyslots table is the truth; the keys table keeps one row per node
  * (its current key, status and times).  keyset_apply changes both in one
- * transaction and the files with it: the rows first, then the new files
- * (restored when the commit fails), then the dropped files.
+ * transaction and the files with it: the rows first, then the new files,
+ * then the dropped files' removal, then the commit (every file put back
+ * when a step fails).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,13 +64,17 @@ struct keyplan {
 	int		 repair;	/* kept, its file is missing */
 	enum key_role	 role;		/* after */
 	const struct keypub *pub;	/* add */
-	int		 written;	/* file written */
+	int		 written;	/* file written or removed */
 };
 
 static int	keyset_path(const char *, int, char **);
+static size_t	keyset_names_len(const char *, const struct keyplan *);
+static size_t	keyset_held_len(const char *, const struct keyset *);
+static int	keyset_room(const char *, const struct keyset *, size_t *,
+		    char **);
 static int	keyset_plan(const char *, const struct keyset *,
-		    const struct keypub *, int, struct keyplan *, char *,
-		    size_t, struct keyset_change *);
+		    const struct keypub *, int, size_t, struct keyplan *,
+		    char *, size_t, struct keyset_change *);
 static int	keyset_rows(const char *, const char *,
 		    const struct keypub *, const struct keyplan *,
 		    const char *);
@@ -258,24 +265,84 @@ keyset_log(const char *event, const char *node, int slot, enum key_role role,
 	lf_emit(&l);
 }
 
+/* Characters node's names take on the shared inkeys line after plan. */
+static size_t
+keyset_names_len(const char *node, const struct keyplan *plan)
+{
+	char	name[ASTCONF_NAME_MAX + 1];
+	size_t	len = 0;
+	int	s;
+
+	for (s = 0; s < KEYSET_SLOTS; s++) {
+		if ((plan[s].keep || plan[s].add) &&
+		    keyset_name(node, s, name, sizeof name) == 0)
+			len += strlen(name) + 1;	/* and its ':' */
+	}
+	return (len);
+}
+
+/* Characters node's names take on the shared inkeys line now. */
+static size_t
+keyset_held_len(const char *node, const struct keyset *ks)
+{
+	struct keyplan	held[KEYSET_SLOTS];
+	int		s;
+
+	memset(held, 0, sizeof held);
+	for (s = 0; s < KEYSET_SLOTS; s++)
+		held[s].keep = ks->slot[s].used;
+	return (keyset_names_len(node, held));
+}
+
+/*
+ * Room for node's names (each with its ':') on the shared inkeys line,
+ * the other nodes' names as they are: SIZE_MAX with per-node sections.
+ * 0, or -1 with *cause.
+ */
+static int
+keyset_room(const char *node, const struct keyset *ks, size_t *room,
+    char **cause)
+{
+	size_t	inlen, all, mine, max;
+
+	*room = SIZE_MAX;
+	if (conf_enum(ikd->conf, "inbound:inkeys") != CFG_INKEYS_SHARED)
+		return (0);
+	if (users_inkeys_len(&inlen, cause) == -1)
+		return (-1);
+	/* "inkeys=a:b:c" is 7 + (each name and a ':') - 1 long. */
+	all = inlen + (inlen > 0);
+	mine = keyset_held_len(node, ks);
+	max = ASTCONF_LINE_MAX - KEYSET_INKEYS_PREFIX + 1;
+	all -= mine < all ? mine : all;
+	*room = all < max ? max - all : 0;
+	return (0);
+}
+
 /*
  * Decide, slot by slot, what the published set pub does to the held set
  * ks: keys still published keep their slot (and take their new role),
  * keys no longer published leave (only when complete: every GET of the
- * round succeeded), fetched keys take a free slot, current first.  A key
- * with no usable slot is refused, logged once (warned remembers it).
+ * round succeeded), fetched keys take a free slot, current first.  A slot
+ * is usable when its name fits in 79 characters, no file someone else put
+ * there has it, and node's names still fit in room (the shared inkeys
+ * line).  A current key with no usable slot takes slot 0 from the
+ * non-current key there; any other key with none is refused, logged once
+ * (warned remembers it).  1 when a key was refused for the line, else 0.
  */
 static int
 keyset_plan(const char *node, const struct keyset *ks,
-    const struct keypub *pub, int complete, struct keyplan *plan,
-    char *warned, size_t wsize, struct keyset_change *chg)
+    const struct keypub *pub, int complete, size_t room,
+    struct keyplan *plan, char *warned, size_t wsize,
+    struct keyset_change *chg)
 {
 	static const enum key_role order[KEY_ROLE_MAX] = {
 		KEY_ROLE_CURRENT, KEY_ROLE_NEXT, KEY_ROLE_PREVIOUS
 	};
 	char		 name[ASTCONF_NAME_MAX + 1];
 	struct logline	 l;
-	int		 i, r, s;
+	size_t		 had, len;
+	int		 i, r, s, full, line = 0;
 
 	memset(plan, 0, KEYSET_SLOTS * sizeof *plan);
 	for (s = 0; s < KEYSET_SLOTS; s++) {
@@ -298,11 +365,14 @@ keyset_plan(const char *node, const struct keyset *ks,
 		else
 			plan[s].keep = 1;
 	}
+	/* A change that does not make node's names longer always fits. */
+	had = keyset_held_len(node, ks);
 	for (i = 0; i < KEY_ROLE_MAX; i++) {
 		r = order[i];
 		if (!pub[r].fetched ||
 		    keyset_find(ks, pub[r].fingerprint) != -1)
 			continue;
+		full = 0;
 		for (s = 0; s < KEYSET_SLOTS; s++) {
 			if (plan[s].keep || plan[s].add ||
 			    keyset_name(node, s, name, sizeof name) == -1)
@@ -310,9 +380,12 @@ keyset_plan(const char *node, const struct keyset *ks,
 			/* A free slot whose file someone else put there. */
 			if (!ks->slot[s].used && names_file_taken(name))
 				continue;
-			break;
+			len = keyset_names_len(node, plan) + strlen(name) + 1;
+			if (len <= room || len <= had)
+				break;
+			full = 1;
 		}
-		/* Only slot 0 fits a long name: the current key takes it. */
+		/* No slot fits: the current key takes slot 0 (same name). */
 		if (s == KEYSET_SLOTS && r == KEY_ROLE_CURRENT && complete &&
 		    plan[0].keep && plan[0].role != KEY_ROLE_CURRENT) {
 			plan[0].keep = 0;
@@ -321,6 +394,7 @@ keyset_plan(const char *node, const struct keyset *ks,
 		}
 		if (s == KEYSET_SLOTS) {
 			chg->refused++;
+			line |= full;
 			if (strcmp(warned, pub[r].fingerprint) == 0)
 				continue;
 			strlcpy_(warned, pub[r].fingerprint, wsize);
@@ -328,8 +402,12 @@ keyset_plan(const char *node, const struct keyset *ks,
 			lf_str(&l, "node", node);
 			lf_str(&l, "role", key_role_name(r));
 			lf_str(&l, "fingerprint", pub[r].fingerprint);
-			lf_fmt(&l, "reason", "no free slot whose name fits "
-			    "in %d characters", ASTCONF_NAME_MAX);
+			if (full)
+				lf_fmt(&l, "reason", "inkeys line would exceed "
+				    "%d characters", ASTCONF_LINE_MAX);
+			else
+				lf_fmt(&l, "reason", "no free slot whose name "
+				    "fits in %d characters", ASTCONF_NAME_MAX);
 			lf_emit(&l);
 			continue;
 		}
@@ -352,7 +430,7 @@ keyset_plan(const char *node, const struct keyset *ks,
 		else if (plan[s].drop)
 			chg->mods |= RELOAD_RES_CRYPTO | RELOAD_CHAN_IAX2;
 	}
-	return (0);
+	return (line);
 }
 
 /* The rows of the plan, inside the caller's transaction; 0 or -1. */
@@ -419,7 +497,7 @@ keyset_rows(const char *node, const char *source, const struct keypub *pub,
 	return (store_done(ikd->store, st));
 }
 
-/* Put back the files of slots written before a failure. */
+/* Put back the files of slots written or removed before a failure. */
 static void
 keyset_restore(const char *node, const struct keyset *ks,
     struct keyplan *plan)
@@ -458,36 +536,25 @@ keyset_apply(const char *node, const char *source, const struct keypub *pub,
 {
 	struct keyset	 ks;
 	struct keyplan	 plan[KEYSET_SLOTS];
-	size_t		 inlen, grow = 0;
-	char		 name[ASTCONF_NAME_MAX + 1], *path, *err = NULL;
-	int		 s;
+	size_t		 room;
+	char		*path, *err = NULL;
+	int		 s, line;
 
 	memset(chg, 0, sizeof *chg);
 	if (keyset_load(node, &ks, cause) == -1)
 		return (-1);
-	keyset_plan(node, &ks, pub, complete, plan, warned, wsize, chg);
+	if (keyset_room(node, &ks, &room, &err) == -1)
+		goto fail;
+	line = keyset_plan(node, &ks, pub, complete, room, plan, warned,
+	    wsize, chg);
+	if (chg->held == 0 && line) {
+		xasprintf(&err, "inkeys line would exceed %d characters; use "
+		    "inkeys = per-node", ASTCONF_LINE_MAX);
+		goto fail;
+	}
 	if (chg->held == 0) {
 		xasprintf(&err, "no slot for the key of %s", node);
 		goto fail;
-	}
-	for (s = 0; s < KEYSET_SLOTS; s++) {
-		if (plan[s].add && !ks.slot[s].used) {
-			keyset_name(node, s, name, sizeof name);
-			grow += strlen(name) + 1;
-		}
-	}
-	if (grow > 0 && conf_enum(ikd->conf, "inbound:inkeys") ==
-	    CFG_INKEYS_SHARED) {
-		if (users_inkeys_len(&inlen, &err) == -1)
-			goto fail;
-		if (KEYSET_INKEYS_PREFIX + inlen + grow - (inlen == 0) >
-		    ASTCONF_LINE_MAX) {
-			xasprintf(&err, "inkeys line would exceed %d "
-			    "characters; use inkeys = per-node",
-			    ASTCONF_LINE_MAX);
-			log_warnx("key of %s not installed: %s", node, err);
-			goto fail;
-		}
 	}
 	/*
 	 * The rows first, in a transaction that holds the write lock: a
@@ -518,6 +585,23 @@ keyset_apply(const char *node, const char *source, const struct keypub *pub,
 		plan[s].written = 1;
 		free(path);
 	}
+	/*
+	 * The dropped files before the commit: a file left behind without
+	 * its row would look like someone else's and block the slot, while
+	 * a row left without its file (a crash here) is dropped again, or
+	 * repaired, by the next round.
+	 */
+	for (s = 0; s < KEYSET_SLOTS; s++) {
+		if (!plan[s].drop || plan[s].add ||
+		    keyset_path(node, s, &path) == -1)
+			continue;
+		if (afile_remove(path, &err) == -1) {
+			free(path);
+			goto files;
+		}
+		plan[s].written = 1;
+		free(path);
+	}
 	if (store_commit(ikd->store, NULL) == -1) {
 		xasprintf(&err, "state store: %s", store_errmsg(ikd->store));
 		goto files;
@@ -527,15 +611,6 @@ keyset_apply(const char *node, const char *source, const struct keypub *pub,
 			keyset_log("key_dropped", node, s, ks.slot[s].role,
 			    ks.slot[s].fingerprint, NULL,
 			    "no longer published");
-		if (plan[s].drop && !plan[s].add &&
-		    keyset_path(node, s, &path) == 0) {
-			if (afile_remove(path, &err) == -1) {
-				log_warnx("%s", err);
-				free(err);
-				err = NULL;
-			}
-			free(path);
-		}
 		if (plan[s].add || plan[s].repair)
 			keyset_log("key_installed", node, s, plan[s].role,
 			    plan[s].add ? plan[s].pub->fingerprint :

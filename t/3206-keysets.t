@@ -3,7 +3,8 @@
 # its own slot file and inkeys name; promotion and retirement; a failed
 # GET drops nothing; the stale refetch on a fallback call from a known
 # node; the IAXVAR(keynext) hint; sync with the extended index; the state
-# store's migration from schema version 1; the 79-character name limit.
+# store's migration from schema version 1; the 79-character name limit;
+# a shared inkeys line near 8190 characters; a dropped file that stays.
 . "$(dirname "$0")/lib/iaxkeyd.sh"
 
 KEYS=$T_DIR/keys
@@ -24,6 +25,12 @@ ks_slot_count() {
 # The held keys of node $1 as "slot role fingerprint" lines.
 held() {
 	sqlite3 "$DB" "SELECT slot, role, fingerprint FROM keyslots WHERE node = '$1' ORDER BY slot"
+}
+
+# The key server promotes node $1: previous := current, current := next.
+ks_promote() {
+	mv "$KS/$1.pub" "$KS/previous/$1.pub" &&
+	mv "$KS/next/$1.pub" "$KS/$1.pub"
 }
 
 # The daemon log lines after line $1.
@@ -75,8 +82,7 @@ test_expect 'promotion: no file renamed or rewritten, no reload, roles follow' '
 	cur=$(fingerprint "$KS/nodeA.pub") && nxt=$(fingerprint "$KS/next/nodeA.pub") &&
 	cp "$KEYS/nodeA.pub" slot0.before && cp "$KEYS/_1_nodeA.pub" slot1.before &&
 	cp "$USERS" users.before &&
-	mv "$KS/nodeA.pub" "$KS/previous/nodeA.pub" &&
-	mv "$KS/next/nodeA.pub" "$KS/nodeA.pub" &&
+	ks_promote nodeA &&
 	adm "fetch nodeA" >out &&
 	grep -qx "  result      UPDATED" out &&
 	grep -qx "  fingerprint $nxt" out &&
@@ -297,6 +303,106 @@ test_expect 'store: a database newer than this iaxkeyd is refused' '
 	sqlite3 "$DB" "PRAGMA user_version = 2"
 '
 
+# A dropped key's file goes before the commit: when it cannot go (here a
+# directory stands in its place), the round fails and the row stays, so
+# no file is left that looks like someone else's and blocks the slot.
+test_expect 'a dropped key file that cannot be removed: FAILED, its row kept' '
+	iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &&
+	ks_key nodeX && ks_key next/nodeX && adm "fetch nodeX" >out &&
+	grep -qx "  result      NEW" out &&
+	before=$(held nodeX) && [ "$(echo "$before" | wc -l)" = 2 ] &&
+	rm "$KS/next/nodeX.pub" "$KEYS/_1_nodeX.pub" &&
+	mkdir "$KEYS/_1_nodeX.pub" && touch "$KEYS/_1_nodeX.pub/x" &&
+	adm "fetch nodeX" >out &&
+	grep -qx "  result      FAILED" out &&
+	grep -q "^  reason .*_1_nodeX.pub" out &&
+	[ "$(held nodeX)" = "$before" ] &&
+	grep -qx "inkeys=.*:_1_nodeX.*" "$USERS" &&
+	! grep -q "event=key_dropped node=nodeX" "$T_DIR/daemon.log"
+'
+
+test_expect 'the next round drops it; the freed slot takes a new next key' '
+	rm -r "$KEYS/_1_nodeX.pub" &&
+	adm "fetch nodeX" >out && grep -qx "  result      UPDATED" out &&
+	wait_log "event=key_dropped node=nodeX name=_1_nodeX slot=1 role=next" &&
+	[ "$(held nodeX)" = "0|current|$(fingerprint "$KS/nodeX.pub")" ] &&
+	! grep -q "_1_nodeX" "$USERS" &&
+	ks_key next/nodeX && adm "fetch nodeX" >out &&
+	grep -qx "  result      UPDATED" out &&
+	cmp "$KS/next/nodeX.pub" "$KEYS/_1_nodeX.pub" &&
+	grep -qx "inkeys=.*:_1_nodeX.*" "$USERS"
+'
+
+# The shared inkeys line filled by other nodes' names (rows and files put
+# there with the daemon stopped) to 8180 characters: room for one more
+# slot 0 name of 5 characters, none for a slot 1 or 2 name after it.
+test_expect 'shared inkeys line filled to 8180 characters' '
+	ks_key nodeL && ks_key next/nodeL && adm "fetch nodeL" >out &&
+	grep -qx "  result      NEW" out && [ "$(held nodeL | wc -l)" = 2 ] &&
+	iaxkeyd_stop &&
+	s=$(sqlite3 "$DB" "SELECT coalesce(sum(length(name) + 1), 0) FROM keyslots") &&
+	need=$((8180 - 6 - s)) && i=0 && : >fill.sql &&
+	while [ "$need" -gt 0 ]; do
+		if [ "$need" -gt 150 ]; then k=70
+		elif [ "$need" -gt 80 ]; then k=$((need / 2 - 1))
+		else k=$((need - 1)); fi
+		name=f$(printf "%03d" "$i")$(printf "%*s" $((k - 4)) "" | tr " " x) &&
+		cp "$KS/nodeL.pub" "$KEYS/$name.pub" &&
+		echo "INSERT INTO keyslots VALUES (\"$name\", 0, \"$name\", \"$(fingerprint "$KS/nodeL.pub")\", \"current\", 1024, 0, readfile(\"$KS/nodeL.pub\"));" >>fill.sql &&
+		need=$((need - k - 1)) && i=$((i + 1)) || return 1
+	done &&
+	sqlite3 "$DB" <fill.sql &&
+	[ "$(sqlite3 "$DB" "SELECT sum(length(name) + 1) FROM keyslots")" = 8174 ] &&
+	iaxkeyd_start && admin_port
+'
+
+test_expect 'a full line: the current key installed, the next key refused once' '
+	ks_key nodeK && ks_key next/nodeK &&
+	md5_call nodeK && grep -qx "var IAXKEY_KEY=NEW" out &&
+	cmp "$KS/nodeK.pub" "$KEYS/nodeK.pub" && [ ! -e "$KEYS/_1_nodeK.pub" ] &&
+	[ "$(held nodeK)" = "0|current|$(fingerprint "$KS/nodeK.pub")" ] &&
+	line=$(grep "^inkeys=" "$USERS") && echo "line length: ${#line}" &&
+	[ "${#line}" = 8186 ] && echo "$line" | tr "=:" "\n\n" | grep -qx nodeK &&
+	! grep -q "_1_nodeK" "$USERS" && ast_conf_ok "$USERS" &&
+	wait_log "level=warn event=key_refused node=nodeK role=next fingerprint=$(fingerprint "$KS/next/nodeK.pub") reason=\"inkeys line would exceed 8190 characters\"" &&
+	adm "fetch nodeK" >out && grep -qx "  result      UNCHANGED" out &&
+	[ "$(count_log "event=key_refused node=nodeK")" = 1 ]
+'
+
+# Promotion and a new next key at once: the roles change, no name is
+# new but the next key'"'"'s, and that one does not fit.
+test_expect 'a full line: roles follow a promotion, the new next key is refused' '
+	c0=$(fingerprint "$KS/nodeL.pub") && n1=$(fingerprint "$KS/next/nodeL.pub") &&
+	ks_promote nodeL && ks_key next/nodeL &&
+	adm "fetch nodeL" >out && grep -qx "  result      UPDATED" out &&
+	[ "$(held nodeL)" = "0|previous|$c0
+1|current|$n1" ] &&
+	[ ! -e "$KEYS/_2_nodeL.pub" ] && ! grep -q "_2_nodeL" "$USERS" &&
+	wait_log "level=warn event=key_refused node=nodeL role=next fingerprint=$(fingerprint "$KS/next/nodeL.pub") reason=\"inkeys line would exceed 8190 characters\""
+'
+
+# The refused next key became current: slot 0 still holds the old
+# current key (now previous), no new name fits, so the new current key
+# takes slot 0 and the previous key goes.
+test_expect 'a full line: at promotion the new current key takes slot 0' '
+	fa=$(fingerprint "$KS/nodeK.pub") &&
+	ks_promote nodeK &&
+	adm "fetch nodeK" >out && grep -qx "  result      UPDATED" out &&
+	cmp "$KS/nodeK.pub" "$KEYS/nodeK.pub" &&
+	[ "$(held nodeK)" = "0|current|$(fingerprint "$KS/nodeK.pub")" ] &&
+	wait_log "event=key_dropped node=nodeK .*slot=0 role=current fingerprint=$fa " &&
+	[ "$(grep "^inkeys=" "$USERS" | wc -c)" = 8187 ] && ast_conf_ok "$USERS"
+'
+
+test_expect 'the filled line emptied again' '
+	iaxkeyd_stop &&
+	for f in $(sqlite3 "$DB" "SELECT name FROM keyslots WHERE node GLOB \"f[0-9][0-9][0-9]x*\" OR node IN (\"nodeX\", \"nodeL\", \"nodeK\")"); do
+		rm -f "$KEYS/$f.pub" || return 1
+	done &&
+	sqlite3 "$DB" "DELETE FROM keyslots WHERE node GLOB \"f[0-9][0-9][0-9]x*\" OR node IN (\"nodeX\", \"nodeL\", \"nodeK\"); DELETE FROM keys WHERE node IN (\"nodeX\", \"nodeL\", \"nodeK\")" &&
+	[ "$(sqlite3 "$DB" "SELECT DISTINCT node FROM keyslots")" = nodeM ]
+'
+
 # key_prefix (15) + a 64-character node: 79, slot 0 only.
 LONG=n$(printf "%063d" 0 | tr 0 x)
 test_expect 'per-node, 79 characters: slot 0 installed, slots 1 and 2 refused' '
@@ -318,8 +424,7 @@ stale_refetch_s = 3600" iaxkeyd_conf </dev/null && iaxkeyd_start && admin_port &
 # key takes it (the previous one goes: no other slot fits).
 test_expect 'per-node, 79 characters: a promotion puts the new current in slot 0' '
 	fa=$(fingerprint "$KS/$LONG.pub") &&
-	mv "$KS/$LONG.pub" "$KS/previous/$LONG.pub" &&
-	mv "$KS/next/$LONG.pub" "$KS/$LONG.pub" &&
+	ks_promote "$LONG" &&
 	adm "fetch $LONG" >out && grep -qx "  result      UPDATED" out &&
 	cmp "$KS/$LONG.pub" "$KEYS/iaxkey-prefix15$LONG.pub" &&
 	[ "$(held "$LONG")" = "0|current|$(fingerprint "$KS/$LONG.pub")" ] &&
