@@ -936,13 +936,18 @@ rotate_replaced(int ok)
 		rotate_unstage_late("key rotate now failed");
 }
 
-/* The next key's fingerprint while it is staged: 1 with fpr, else 0. */
+/*
+ * The next key's fingerprint once the key server has it staged: 1 with
+ * fpr, else 0.  Not while staging: callees told of a key the server does
+ * not list yet would refetch for nothing, from a server that may be
+ * failing.
+ */
 int
 rotate_next_fingerprint(char *fpr, size_t size)
 {
 	if (size > 0)
 		fpr[0] = '\0';
-	if (rot.step != ROT_STAGING && rot.step != ROT_STAGED)
+	if (rot.step != ROT_STAGED)
 		return (0);
 	strlcpy_(fpr, rot.next_fpr, size);
 	return (1);

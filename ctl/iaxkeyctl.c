@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,6 +72,7 @@ static void		 ctl_onsignal(int);
 static long long	 ctl_now_ms(void);
 static void		 ctl_quote(char *, size_t, size_t *, const char *);
 static struct conf	*ctl_conf(const char *, int);
+static int		 ctl_poll(struct pollfd *, long long);
 static int		 ctl_connect(const struct sockaddr_storage *, socklen_t,
 			    long long, char **);
 static void		 ctl_send(struct ctl *, const char *, size_t,
@@ -174,6 +176,20 @@ ctl_conf(const char *path, int optional)
 }
 
 /*
+ * poll one descriptor until the deadline (the clock read once, so the
+ * timeout is never negative: poll would wait for ever); 0 when it passed.
+ */
+static int
+ctl_poll(struct pollfd *pfd, long long deadline)
+{
+	long long	left = deadline - ctl_now_ms();
+
+	if (left <= 0)
+		return (0);
+	return (poll(pfd, 1, left > INT_MAX ? INT_MAX : (int)left));
+}
+
+/*
  * Connect to ss within the deadline (monotonic ms).  The socket stays
  * non-blocking.  Returns it, or -1 with *cause (caller frees).
  */
@@ -198,10 +214,9 @@ ctl_connect(const struct sockaddr_storage *ss, socklen_t sslen,
 		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		do {
-			n = ctl_now_ms() < deadline ? poll(&pfd, 1,
-			    (int)(deadline - ctl_now_ms())) : 0;
-		} while (n == -1 && errno == EINTR);
+		do
+			n = ctl_poll(&pfd, deadline);
+		while (n == -1 && errno == EINTR);
 		if (n == 0) {
 			xasprintf(cause, "timed out");
 			close(fd);
@@ -242,8 +257,7 @@ ctl_send(struct ctl *c, const char *s, size_t n, long long deadline)
 		}
 		if (w == -1 && errno != EAGAIN && errno != EINTR)
 			ctl_fail("%s: send: %s", c->addr, strerror(errno));
-		r = ctl_now_ms() < deadline ? poll(&pfd, 1,
-		    (int)(deadline - ctl_now_ms())) : 0;
+		r = ctl_poll(&pfd, deadline);
 		if (r == 0)
 			ctl_fail("%s: send: timed out", c->addr);
 	}

@@ -64,6 +64,7 @@ static void	keys_index_build(void);
 static void	keys_etag_build(struct ks_key *);
 static int	keys_load(char **);
 static int	keys_load_slot(enum ks_slot, char **);
+static int	keys_current_exists(const char *);
 static struct ks_pem *keys_read(const char *, time_t *);
 static int	keys_node_name(const char *, char *);
 static void	keys_audit_add(struct keys_audit *, const char *,
@@ -366,8 +367,25 @@ keys_load(char **cause)
 }
 
 /*
+ * 1 when node's current key file is there (whether or not it loaded), so
+ * that a key of another slot is not what a cut-short change left.
+ */
+static int
+keys_current_exists(const char *node)
+{
+	struct stat	 sb;
+	char		*path;
+	int		 rc;
+
+	path = keys_path(node, KS_CURRENT);
+	rc = lstat(path, &sb) == 0 || errno != ENOENT;
+	free(path);
+	return (rc);
+}
+
+/*
  * Read the keys of slot s (next or previous).  A key without a current
- * key, or equal to the current (or, for a next, to the previous) key is
+ * key file, or equal to the current (or, for a next, to the previous) key is
  * what a crash between the file writes of a change leaves: removed with
  * a warning.  Then each node's time of change of the slot: its file's
  * mtime, or for a node without one the directory's (a removal leaves no
@@ -397,6 +415,13 @@ keys_load_slot(enum ks_slot s, char **cause)
 		k = keys_find(node, &at) ? keys.v[at] : NULL;
 		p = k != NULL ? keys_read(path, &mtime) : NULL;
 		why = NULL;
+		if (k == NULL && keys_current_exists(node)) {
+			/* Unreadable or refused now: nothing to undo. */
+			log_warnx("keeping %s: the current key of %s did not "
+			    "load", path, node);
+			free(path);
+			continue;
+		}
 		if (k == NULL)
 			why = "no current key";
 		else if (p != NULL && keys_same(k->slot[KS_CURRENT], p->fpr))

@@ -274,6 +274,19 @@ test_expect 'revoke drops current, next and previous' '
 
 test_expect 'restart after revoke: same state' 'restart_same'
 
+test_expect 'a current key that does not load keeps its next and previous files' '
+	ksrv_stop &&
+	echo "not a key" >store/node8.pub &&
+	cp b.pub store/next/node8.pub && cp c.pub store/previous/node8.pub &&
+	ksrv_start &&
+	grep -q "keeping $T_DIR/store/next/node8.pub: the current key of node8 did not load" ksrv.log &&
+	grep -q "keeping $T_DIR/store/previous/node8.pub: the current key of node8 did not load" ksrv.log &&
+	cmp b.pub store/next/node8.pub && cmp c.pub store/previous/node8.pub &&
+	[ "$(ks_get "$KSRV_URL/v1/keys/node8")" = 404 ] &&
+	ksrv_stop && rm -f store/node8.pub store/next/node8.pub \
+	    store/previous/node8.pub && ksrv_start
+'
+
 test_expect 'a half-done state on disk is cleaned at load, with a warning' '
 	ksrv_stop &&
 	cp a.pub store/node2.pub && cp a.pub store/next/node2.pub &&

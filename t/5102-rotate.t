@@ -133,12 +133,14 @@ test_expect 'after rotate_grace: switch, res_crypto reload, promote, retire' '
 	grep -qx "var IAXVAR(node)=testnode" out && ! grep -q keynext out
 '
 
-test_expect 'a restart while staging (key server down) resumes' '
+test_expect 'while staging (key server down) no hint is sent; a restart resumes' '
 	OLD=$NEXT && grace 3600 && ksrv_stop &&
 	adm "key rotate" >out && NEXT=$(sed -n "s/^  next        //p" out) &&
 	step staging && step failed &&
 	adm "key show" >show &&
 	grep -q "^  rotation    staging $NEXT (attempt [0-9]*, last: key server: " show &&
+	emu -s outbound -a "IAX2/u:p@p1.example/1" >out &&
+	grep -qx "var IAXVAR(node)=testnode" out && ! grep -q keynext out &&
 	restart && ksrv_start && adm "reload config" >/dev/null &&
 	step staged && server && cmp ks.next "$PUB.next"
 '
