@@ -237,7 +237,7 @@ sync_jitter_s = 0" RELOAD_BACKEND=none iaxkeyd_conf </dev/null &&
 	n=$(log_lines) &&
 	ks_key nodeZ &&
 	wait_log "event=key_fetch node=nodeZ source=sync " &&
-	wait_log "event=sync result=ok " &&
+	log_since "$n" | grep -q "event=sync result=ok .* fetch=1 " &&
 	! log_since "$n" | grep -q "event=key_fetch node=nodeY "
 '
 

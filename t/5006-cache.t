@@ -17,7 +17,9 @@ NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 NG=$T_DIR/nginx
 NG_PID=
 DOC=$T_TOP/docs/iaxkey-server.md
-trap '[ -n "$NG_PID" ] && kill -9 "$NG_PID" 2>/dev/null; t_cleanup' EXIT
+# nginx's master stops its workers on TERM; a KILLed master would leave
+# them running under pid 1, out of the cleanup's reach.
+trap 'if [ -n "$NG_PID" ]; then kill -TERM "$NG_PID"; wait "$NG_PID"; fi 2>/dev/null; t_cleanup' EXIT
 
 # The fenced block between the nginx-cache markers of the doc.
 doc_block() {

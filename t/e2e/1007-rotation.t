@@ -12,7 +12,9 @@
 # with E2E_TIMELINE=file, appended to that file (docs/bench.md has one).
 . "$(dirname "$0")/lib.sh"
 
-GRACE=6
+# C learns the next key only from a call between the stage and the switch:
+# the grace leaves room for a slow round on a loaded machine.
+GRACE=12
 
 # One timeline line: seconds since $TL_T0, the call, its outcome, A's
 # step, the key A signs with, and the keys of A that B and C hold.
